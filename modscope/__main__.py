@@ -1,0 +1,5 @@
+import sys
+
+from modscope.cli import main
+
+sys.exit(main())

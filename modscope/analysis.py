@@ -1,0 +1,102 @@
+"""The pipeline: resolve -> build -> graph -> classify, and the result notebooks and the CLI use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from modscope.build import build
+from modscope.graph import ModuleGraph, build_graph
+from modscope.presets import DEFAULT_PRESET, PRESETS, Extras, TargetPlan, plan
+from modscope.resolve import ResolvedConfig, resolve
+from modscope.roles import Layer, classify
+from modscope.verify import VerifyReport, verify_plan
+
+DEFAULT_RANKS = (4, 8, 16, 32, 64, 128)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What a model is made of, and what each preset would adapt."""
+
+    model_id: str
+    source: str
+    location: str
+    model_type: str
+    architecture: str
+    task: str
+    total_params: int
+    graph: ModuleGraph = field(repr=False)
+    layers: tuple[Layer, ...] = field(repr=False)
+    module_names: tuple[str, ...] = field(repr=False)
+    param_names: tuple[str, ...] = field(repr=False)
+    notes: tuple[str, ...] = ()
+    resolved: ResolvedConfig | None = field(default=None, repr=False, compare=False)
+    # the model built for this analysis, handed to the first verification instead of building another
+    _spare: list = field(default_factory=list, repr=False, compare=False)
+
+    def suggest(self, preset: str = DEFAULT_PRESET, *, router: bool = False, vision: bool = False,
+                projector: bool = False) -> TargetPlan:
+        """The targets for ``preset`` (qv, attention, mlp, all-linear), plus what the flags add."""
+        return plan(preset, self.layers, self.module_names, self.param_names, self.total_params, self.model_type,
+                    Extras(router=router, vision=vision, projector=projector))
+
+    def plans(self, **extras: bool) -> dict[str, TargetPlan]:
+        return {name: self.suggest(name, **extras) for name in PRESETS}
+
+    def fresh_model(self) -> Any:
+        """A model on the meta device for PEFT to inject into: the spare one once, then new builds."""
+        if self._spare:
+            return self._spare.pop()
+        assert self.resolved is not None
+        return build(self.resolved.config, self.task, trust_remote_code=self.resolved.trust_remote_code).model
+
+    def layers_by_role(self) -> dict[tuple[str, str, str], list[Layer]]:
+        groups: dict[tuple[str, str, str], list[Layer]] = {}
+        for layer in self.layers:
+            groups.setdefault((layer.part, layer.group, layer.role), []).append(layer)
+        return groups
+
+    def __rich__(self) -> Any:
+        from modscope.render.rich import analysis_view
+
+        return analysis_view(self)
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        from modscope.render.rich import mimebundle
+
+        return mimebundle(self)
+
+
+def analyze(source: Any, *, task: str | None = None, trust_remote_code: bool = False) -> Analysis:
+    """Analyse a model from a Hub id, a local path or a ``transformers.PretrainedConfig``."""
+    resolved = resolve(source, trust_remote_code=trust_remote_code)
+    built = build(resolved.config, task, trust_remote_code=resolved.trust_remote_code)
+    graph = build_graph(built.model)
+    layers = classify(graph, built.model, resolved.config)
+    return Analysis(
+        model_id=resolved.model_id,
+        source=resolved.source,
+        location=resolved.location,
+        model_type=resolved.config.model_type,
+        architecture=built.architecture,
+        task=built.task,
+        total_params=graph.total_params,
+        graph=graph,
+        layers=layers,
+        module_names=tuple(n for n in graph.graph.nodes if n),
+        param_names=tuple(
+            f"{n}.{p}" if n else p for n, data in graph.graph.nodes(data=True) for p in data["shapes"]
+        ),
+        notes=resolved.notes,
+        resolved=resolved,
+        _spare=[built.model],
+    )
+
+
+def verify(analysis: Analysis | Any, preset: str | TargetPlan = DEFAULT_PRESET, r: int = 8) -> VerifyReport:
+    """Inject the preset (or a plan) with PEFT on a fresh meta model and compare with the prediction."""
+    if not isinstance(analysis, Analysis):
+        analysis = analyze(analysis)
+    target = preset if isinstance(preset, TargetPlan) else analysis.suggest(preset)
+    return verify_plan(analysis.fresh_model(), target, r)

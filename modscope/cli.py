@@ -1,0 +1,133 @@
+"""The command line: ``modscope show``, ``modscope catalog``. Bad input -> one line on stderr, exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from modscope.errors import ModscopeError
+
+RANKS = (4, 8, 16, 32, 64, 128)
+
+
+def _rank(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"r must be a positive integer, not {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"r must be a positive integer, not {value}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line and exit 2, as for every bad input
+        self.exit(2, f"modscope: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    from modscope.build import TASKS
+    from modscope.presets import PRESETS
+
+    parser = _Parser(prog="modscope", description="Which LoRA target_modules to use, and what each rank trains.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    show = sub.add_parser("show", help="analyse a model: structure, roles, suggested LoraConfig, counts per r")
+    show.add_argument("model", help="Hugging Face id, local directory, or config.json path")
+    show.add_argument("--preset", default="all-linear", choices=PRESETS, help="preset to print as LoraConfig")
+    show.add_argument("--r", type=_rank, nargs="+", default=list(RANKS), metavar="R", help="ranks to count")
+    show.add_argument("--task", choices=list(TASKS), help="build for this task instead of config.architectures")
+    show.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
+    show.add_argument("--no-verify", action="store_true", help="skip the real PEFT injection")
+    show.add_argument("--trust-remote-code", action="store_true", help="run the model's own code (local copy)")
+    show.add_argument("--include-router", action="store_true", help="adapt the MoE router too")
+    show.add_argument("--include-vision", action="store_true", help="adapt the vision/audio tower too")
+    show.add_argument("--include-projector", action="store_true", help="adapt the multimodal projector too")
+
+    cat = sub.add_parser("catalog", help="list the bundled offline catalog")
+    cat.add_argument("query", nargs="?", help="substring of id or model type")
+    cat.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "show":
+            return _show(args)
+        return _catalog(args)
+    except ModscopeError as exc:
+        print(f"modscope: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("modscope: interrupted", file=sys.stderr)
+        return 130
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def _show(args: argparse.Namespace) -> int:
+    from modscope.analysis import analyze
+    from modscope.verify import verify_plan
+
+    ranks = tuple(dict.fromkeys(args.r))
+    verify_r = 8 if 8 in ranks else ranks[0]
+    console = _console()
+    status = console.status(f"building {args.model} on the meta device…") if not args.json else None
+    if status:
+        status.start()
+    try:
+        analysis = analyze(args.model, task=args.task, trust_remote_code=args.trust_remote_code)
+        plans = analysis.plans(router=args.include_router, vision=args.include_vision,
+                               projector=args.include_projector)
+        chosen = plans[args.preset]
+        if not chosen.layers:
+            from modscope.errors import OptionError
+
+            raise OptionError(f"preset {args.preset!r} selects no layer of {analysis.model_id}; try another preset")
+        report = None
+        if not args.no_verify:
+            if status:
+                status.update("verifying with a real PEFT injection…")
+            report = verify_plan(analysis.fresh_model(), chosen, verify_r)
+    finally:
+        if status:
+            status.stop()
+    if args.json:
+        import json
+
+        from modscope.render.json import show_document
+
+        print(json.dumps(show_document(analysis, plans, ranks, report), indent=2))
+    else:
+        from modscope.render.rich import show_view
+
+        console.print(show_view(analysis, plans, args.preset, ranks, verify_r, report))
+    return 0 if report is None or report.match else 1
+
+
+def _catalog(args: argparse.Namespace) -> int:
+    from modscope import catalog
+
+    found = catalog.search(args.query)
+    if args.json:
+        import json
+
+        rows = [{"id": e.id, "model_type": e.model_type, "architecture": e.architecture,
+                 "card_params": (e.card_params or {}).get("text"), "config_url": e.config_url} for e in found]
+        print(json.dumps(rows, indent=2))
+        return 0
+    from rich.table import Table
+
+    table = Table(title=f"modscope catalog: {len(found)} model(s)", title_justify="left")
+    for column in ("id", "model type", "class", "card params"):
+        table.add_column(column)
+    for e in found:
+        table.add_row(e.id, e.model_type, e.architecture, (e.card_params or {}).get("text", ""))
+    _console().print(table)
+    return 0

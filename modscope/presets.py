@@ -1,0 +1,271 @@
+"""Roles -> PEFT targets: the smallest list of leaf names that selects exactly the intended
+layers, a regex where leaf names alone would catch other layers, and ``target_parameters``
+for 3-D expert weights."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from modscope.count import lora_params, percent
+from modscope.errors import OptionError
+from modscope.roles import ATTENTION_ROLES, ROLE_ORDER, Layer
+
+PRESETS = ("qv", "attention", "mlp", "all-linear")
+DEFAULT_PRESET = "all-linear"
+_ATTENTION_GROUPS = {"attention", "cross_attention"}
+_MLP_GROUPS = {"mlp", "shared_experts", "experts"}
+_ADAPTABLE = {"linear", "conv1d", "embedding", "conv2d", "param"}
+
+
+@dataclass(frozen=True)
+class Extras:
+    """What a preset adds on request: the MoE router, the vision (or audio) tower, the projector."""
+
+    router: bool = False
+    vision: bool = False
+    projector: bool = False
+
+
+@dataclass(frozen=True)
+class TargetPlan:
+    """One preset compiled for PEFT, with the layers it wraps."""
+
+    preset: str
+    layers: tuple[Layer, ...]
+    target_modules: tuple[str, ...] | str  # leaf names, or one regex (PEFT fullmatches a str)
+    target_parameters: tuple[str, ...]
+    rank_multipliers: dict[str, int] = field(default_factory=dict)  # fused gate_up experts train at 2r
+    fan_in_fan_out: bool = False
+    total_params: int = 0
+    notes: tuple[str, ...] = ()
+
+    def rank_of(self, layer: Layer, r: int) -> int:
+        for key, factor in self.rank_multipliers.items():
+            if re.match(rf"(.*\.)?({key})$", layer.name):
+                return r * factor
+        return r
+
+    def layer_params(self, layer: Layer, r: int) -> int:
+        return lora_params(layer, self.rank_of(layer, r))
+
+    def trainable_params(self, r: int) -> int:
+        return sum(self.layer_params(layer, r) for layer in self.layers)
+
+    def trainable_percent(self, r: int) -> float:
+        trainable = self.trainable_params(r)
+        return percent(trainable, self.total_params + trainable)
+
+    def rank_pattern(self, r: int) -> dict[str, int]:
+        return {key: r * factor for key, factor in self.rank_multipliers.items()}
+
+    def lora_config_kwargs(self, r: int = 8, lora_alpha: int | None = None, **kwargs: Any) -> dict[str, Any]:
+        """Keyword arguments for ``peft.LoraConfig``; ``lora_alpha`` defaults to 2r."""
+        alpha = 2 * r if lora_alpha is None else lora_alpha
+        values: dict[str, Any] = {
+            "r": r,
+            "lora_alpha": alpha,
+            "target_modules": self.target_modules if isinstance(self.target_modules, str) else list(self.target_modules),
+        }
+        if self.target_parameters:
+            values["target_parameters"] = list(self.target_parameters)
+            values["lora_dropout"] = 0.0  # PEFT rejects dropout on parameter targets
+        if self.rank_multipliers:
+            values["rank_pattern"] = self.rank_pattern(r)
+            values["alpha_pattern"] = {key: alpha * f for key, f in self.rank_multipliers.items()}
+        if self.fan_in_fan_out:
+            values["fan_in_fan_out"] = True
+        values.update(kwargs)
+        return values
+
+    def lora_config(self, r: int = 8, lora_alpha: int | None = None, **kwargs: Any) -> Any:
+        """A ``peft.LoraConfig`` ready for ``get_peft_model``."""
+        from peft import LoraConfig
+
+        return LoraConfig(**self.lora_config_kwargs(r, lora_alpha, **kwargs))
+
+    @property
+    def target_modules_list(self) -> list[str] | str:
+        return self.target_modules if isinstance(self.target_modules, str) else list(self.target_modules)
+
+    @property
+    def wrapped(self) -> frozenset[str]:
+        return frozenset(layer.name for layer in self.layers)
+
+
+def select(layers: tuple[Layer, ...], preset: str, extras: Extras = Extras()) -> tuple[Layer, ...]:
+    """The layers a preset adapts: the language model's attention and/or MLP, plus what ``extras`` asks."""
+    if preset not in PRESETS:
+        raise OptionError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+    parts = {"language"} | ({"vision", "audio"} if extras.vision else set()) | ({"projector"} if extras.projector else set())
+    chosen: list[Layer] = []
+    for layer in layers:
+        if layer.part not in parts:
+            continue
+        if layer.part == "projector" and layer.kind in ("linear", "conv1d"):
+            chosen.append(layer)
+        elif layer.group == "router":
+            if extras.router and preset in ("mlp", "all-linear"):
+                chosen.append(layer)
+        elif preset in ("attention", "all-linear") and layer.group in _ATTENTION_GROUPS:
+            chosen.append(layer)
+        elif preset in ("mlp", "all-linear") and layer.group in _MLP_GROUPS:
+            chosen.append(layer)
+    if preset == "qv":
+        chosen = [l for l in chosen if l.part == "projector"] + _query_value(layers, parts)
+    return tuple(chosen)
+
+
+def _query_value(layers: tuple[Layer, ...], parts: set[str]) -> list[Layer]:
+    """Query and value, as in the LoRA paper; the fused layer that holds them where they are not separate."""
+    by_block: dict[str, list[Layer]] = {}
+    for layer in layers:
+        if layer.group in _ATTENTION_GROUPS and layer.part in parts:
+            by_block.setdefault(layer.module.rpartition(".")[0], []).append(layer)
+    chosen = []
+    for block in by_block.values():
+        roles = {l.role for l in block}
+        if "q" in roles or "q_b" in roles:
+            q_role = "q" if "q" in roles else "q_b"
+        else:
+            q_role = "qkv"
+        v_role = "v" if "v" in roles else "kv" if "kv" in roles else "kv_b" if "kv_b" in roles else "qkv"
+        chosen.extend(l for l in block if l.role in {q_role, v_role})
+    return chosen
+
+
+def plan(
+    preset: str,
+    layers: tuple[Layer, ...],
+    module_names: tuple[str, ...],
+    param_names: tuple[str, ...],
+    total_params: int,
+    model_type: str,
+    extras: Extras = Extras(),
+) -> TargetPlan:
+    """Compile a preset to ``target_modules`` / ``target_parameters`` that select exactly its layers."""
+    chosen = select(layers, preset, extras)
+    return compile_plan(preset, chosen, module_names, param_names, total_params, model_type)
+
+
+def compile_plan(
+    preset: str,
+    chosen: tuple[Layer, ...],
+    module_names: tuple[str, ...],
+    param_names: tuple[str, ...],
+    total_params: int,
+    model_type: str,
+) -> TargetPlan:
+    notes: list[str] = []
+    rewritten = peft_rewritten_names(model_type) if any(l.kind == "param" for l in chosen) else frozenset()
+    modules = [l for l in chosen if l.kind != "param" and l.leaf not in rewritten]
+    params = [l for l in chosen if l.kind == "param"]
+    moved = [l for l in chosen if l.kind != "param" and l.leaf in rewritten]
+    if moved:
+        notes.append(
+            f"PEFT rewrites targets named {', '.join(sorted({l.leaf for l in moved}))} into the experts on "
+            f"{model_type}; the dense MLP / shared expert weights are reached through target_parameters instead"
+        )
+    param_layers = params + moved
+    param_keys = [l.name if l.kind == "param" else f"{l.name}.weight" for l in param_layers]
+    target_parameters = _suffixes(param_keys, param_names) if param_layers else ()
+    target_modules = _module_targets(modules, module_names, allow_regex=not rewritten)
+    multipliers = {}
+    for layer in params:
+        if layer.role == "gate_up" and layer.group == "experts":
+            key = next(t for t in target_parameters if layer.name == t or layer.name.endswith("." + t))
+            multipliers[re.escape(key)] = 2
+    moved_names = {l.name for l in moved}
+    wrapped = tuple(
+        l if l.name not in moved_names else _as_param(l) for l in chosen
+    )
+    return TargetPlan(
+        preset=preset,
+        layers=wrapped,
+        target_modules=target_modules,
+        target_parameters=tuple(target_parameters),
+        rank_multipliers=multipliers,
+        fan_in_fan_out=any(l.kind == "conv1d" for l in chosen),
+        total_params=total_params,
+        notes=tuple(notes),
+    )
+
+
+def _as_param(layer: Layer) -> Layer:
+    from dataclasses import replace
+
+    return replace(layer, name=f"{layer.name}.weight", parameter="weight", kind="param")
+
+
+def _order(layer: Layer) -> tuple[int, str]:
+    return (ROLE_ORDER.index(layer.role) if layer.role in ROLE_ORDER else len(ROLE_ORDER), layer.name)
+
+
+def _module_targets(modules: list[Layer], module_names: tuple[str, ...], allow_regex: bool) -> tuple[str, ...] | str:
+    if not modules:
+        return ()
+    wanted = {l.name for l in modules}
+    leaves: list[str] = []
+    for layer in sorted(modules, key=_order):
+        if layer.leaf not in leaves:
+            leaves.append(layer.leaf)
+    leaf_set = set(leaves)
+    if {n for n in module_names if n.rpartition(".")[2] in leaf_set} == wanted:
+        return tuple(leaves)
+    if allow_regex:
+        regex = _regex_for(sorted(wanted, key=lambda n: _order(next(l for l in modules if l.name == n))), module_names)
+        if regex is not None:
+            return regex
+    return tuple(sorted(wanted))  # full paths: exact, if long
+
+
+def _regex_for(names: list[str], module_names: tuple[str, ...]) -> str | None:
+    """A readable regex that fullmatches exactly ``names`` among ``module_names`` (layer indices as \\d+)."""
+    templates: list[list[str]] = []
+    for name in names:
+        parts = [r"\d+" if p.isdigit() else re.escape(p) for p in name.split(".")]
+        if parts not in templates:
+            templates.append(parts)
+    prefix: list[str] = []
+    for column in zip(*templates):
+        if len(set(column)) != 1:
+            break
+        prefix.append(column[0])
+    prefix = prefix[: min(len(t) for t in templates) - 1]
+    tails = [r"\.".join(t[len(prefix):]) for t in templates]
+    head = r"\.".join(prefix)
+    body = tails[0] if len(tails) == 1 else "(?:" + "|".join(tails) + ")"
+    regex = rf"{head}\.{body}" if head else body
+    compiled = re.compile(regex)
+    if {n for n in module_names if compiled.fullmatch(n)} == set(names):
+        return regex
+    return None
+
+
+def _suffixes(keys: list[str], param_names: tuple[str, ...]) -> tuple[str, ...]:
+    """The shortest dotted suffixes that select exactly ``keys`` among all parameter names (PEFT matches
+    ``target_parameters`` by exact name or by ``.suffix``)."""
+    wanted = set(keys)
+    depth = max(len(k.split(".")) for k in keys)
+    for n in range(2, depth + 1):
+        suffixes = sorted({".".join(k.split(".")[-n:]) for k in keys}, key=lambda s: keys.index(
+            next(k for k in keys if k == s or k.endswith("." + s))))
+        hit = {p for p in param_names if any(p == s or p.endswith("." + s) for s in suffixes)}
+        if hit == wanted:
+            return tuple(suffixes)
+    return tuple(keys)
+
+
+def peft_rewritten_names(model_type: str) -> frozenset[str]:
+    """Leaf names that PEFT rewrites into fused expert parameters on this MoE model type (transformers 5)."""
+    try:
+        from peft.utils import transformers_weight_conversion as conv
+        from transformers.conversion_mapping import get_checkpoint_conversion_mapping
+    except ImportError:
+        return frozenset()
+    base = conv._MODEL_TO_CONVERSION_PATTERN.get(model_type)
+    mapping = conv._MOE_TARGET_MODULE_MAPPING.get(base or "")
+    if not mapping or not conv._MOE_FUSED_TARGETS.get(base or "") or get_checkpoint_conversion_mapping(model_type) is None:
+        return frozenset()
+    return frozenset(mapping)

@@ -1,0 +1,1 @@
+"""Renderers: results -> rich renderables (``rich``) or a JSON document (``json``). No computing here."""

@@ -1,0 +1,190 @@
+"""Analysis results -> rich renderables. Never prints; the CLI or Jupyter does."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rich.console import Console, Group
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from modscope.count import percent
+from modscope.presets import TargetPlan
+from modscope.roles import ROLE_ORDER, Layer
+
+_SOURCE_WORDS = {
+    "local": "local files",
+    "cache": "Hugging Face cache (offline)",
+    "catalog": "modscope's bundled catalog (offline)",
+    "hub": "Hugging Face Hub (config.json only)",
+    "object": "a PretrainedConfig object",
+}
+
+
+def header(analysis: Any) -> Table:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row("Model", analysis.model_id)
+    grid.add_row("Config from", f"{_SOURCE_WORDS.get(analysis.source, analysis.source)}: {analysis.location}")
+    grid.add_row("Class", f"{analysis.architecture} (model_type {analysis.model_type}, task {analysis.task})")
+    grid.add_row("Parameters", f"{analysis.total_params:,} (tied weights once, built on the meta device)")
+    for note in analysis.notes:
+        grid.add_row("Note", note)
+    return grid
+
+
+def _layer_label(layer: Layer) -> str:
+    where = "" if layer.part == "language" else f" {layer.part}"
+    group = {"cross_attention": " cross"}.get(layer.group, "")
+    shape = f"{layer.in_features}→{layer.out_features}"
+    if layer.experts:
+        shape = f"{layer.experts} experts × {shape}"
+    return f"[{layer.role}{group}{where}] {shape}"
+
+
+def module_tree(analysis: Any) -> Tree:
+    """The module tree with repeated blocks collapsed, one representative expanded, roles and sizes shown."""
+    graph = analysis.graph
+    by_module: dict[str, list[Layer]] = {}
+    for layer in analysis.layers:
+        by_module.setdefault(layer.module, []).append(layer)
+    root = Tree(Text(analysis.architecture, style="bold"))
+
+    def add(node: str, branch: Tree) -> None:
+        runs = graph.runs.get(node)
+        if runs:
+            for run in runs:
+                sub = branch.add(Text(f"{run.label}", style="cyan"))
+                add_children(run.representative, sub)
+            return
+        add_children(node, branch)
+
+    def add_children(node: str, branch: Tree) -> None:
+        for child in graph.children(node):
+            data = graph.attrs(child)
+            leaf = child.rpartition(".")[2]
+            label = Text(f"{leaf}: {data['cls']}")
+            layers = by_module.get(child, [])
+            if layers and layers[0].parameter is None:
+                label.append(f"  {_layer_label(layers[0])}", style="green" if layers[0].group != "head" else "yellow")
+            elif not graph.children(child) and not layers:
+                label.stylize("dim")
+            sub = branch.add(label)
+            for layer in layers:
+                if layer.parameter is not None:
+                    sub.add(Text(f"{layer.parameter}  {_layer_label(layer)}", style="magenta"))
+            add(child, sub)
+
+    add("", root)
+    return root
+
+
+def _example(layers: list[Layer]) -> str:
+    return re.sub(r"\.\d+\.", ".N.", layers[0].name)
+
+
+def roles_table(analysis: Any) -> Table:
+    table = Table(title="Adaptable layers by role", title_justify="left")
+    for column in ("group", "role", "layers", "in → out", "example"):
+        table.add_column(column, justify="right" if column == "layers" else "left", overflow="fold")
+    groups = analysis.layers_by_role()
+    for (part, group, role), layers in sorted(
+        groups.items(), key=lambda kv: (kv[0][0] != "language", kv[0][0], kv[0][1], ROLE_ORDER.index(kv[0][2]))
+    ):
+        shapes = {(l.in_features, l.out_features, l.experts) for l in layers}
+        shape = "various" if len(shapes) > 1 else _layer_label(layers[0]).split("] ")[1]
+        where = group if part == "language" else f"{part} {group}"
+        table.add_row(where, role, str(len(layers)), shape, _example(layers))
+    return table
+
+
+def _python_value(key: str, value: Any, width: int = 72) -> list[str]:
+    """``key=value,`` lines, long lists one item per line, so the code stays copy-pasteable in a narrow terminal."""
+    if isinstance(value, str) and key == "target_modules":
+        return [f"    {key}=r{value!r},  # a regex: PEFT fullmatches module names"]
+    if isinstance(value, list) and len(f"    {key}={value!r},") > width:
+        return [f"    {key}=[", *(f"        {item!r}," for item in value), "    ],"]
+    return [f"    {key}={value!r},"]
+
+
+def lora_config_code(plan: TargetPlan, r: int) -> Syntax:
+    lines = ["from peft import LoraConfig", "", "config = LoraConfig("]
+    for key, value in plan.lora_config_kwargs(r).items():
+        lines += _python_value(key, value)
+    lines.append(")")
+    return Syntax("\n".join(lines), "python", theme="ansi_dark", background_color="default")
+
+
+def counts_table(analysis: Any, plans: dict[str, TargetPlan], ranks: tuple[int, ...], chosen: str) -> Table:
+    """Ranks down, presets across: trainable count and % of all parameters (adapters included)."""
+    table = Table(title="Trainable parameters (% of all, adapters included)", title_justify="left")
+    table.add_column("r", justify="right")
+    for name, plan in plans.items():
+        table.add_column(f"{name}\n{len(plan.layers)} layers", justify="right", overflow="fold",
+                         style="bold" if name == chosen else None)
+    for r in ranks:
+        cells = []
+        for plan in plans.values():
+            trainable = plan.trainable_params(r)
+            cells.append(f"{trainable:,}\n{percent(trainable, analysis.total_params + trainable):.4f}%")
+        table.add_row(str(r), *cells)
+    return table
+
+
+def plan_summary(plan: TargetPlan, r: int) -> Table:
+    """Where the trainable parameters of a plan come from, per role."""
+    table = Table(title=f"'{plan.preset}' at r={r}: where the trainable parameters are", title_justify="left")
+    for column in ("group", "role", "layers", "trainable", "share"):
+        table.add_column(column, justify="right" if column in ("layers", "trainable", "share") else "left")
+    total = plan.trainable_params(r) or 1
+    rows: dict[tuple[str, str], list[int]] = {}
+    for layer in plan.layers:
+        row = rows.setdefault((layer.group, layer.role), [0, 0])
+        row[0] += 1
+        row[1] += plan.layer_params(layer, r)
+    for (group, role), (n, params) in rows.items():
+        table.add_row(group, role, str(n), f"{params:,}", f"{100 * params / total:.1f}%")
+    return table
+
+
+def verification_text(report: Any) -> Text:
+    return Text(("✔ " if report.match else "✘ ") + report.summary, style="bold green" if report.match else "bold red")
+
+
+def show_view(analysis: Any, plans: dict[str, TargetPlan], chosen: str, ranks: tuple[int, ...], r: int,
+              report: Any = None) -> Group:
+    plan = plans[chosen]
+    parts: list[Any] = [header(analysis), Text(""), module_tree(analysis), roles_table(analysis), Text("")]
+    parts.append(Text(f"Suggested LoraConfig ('{chosen}' preset, r={r}):", style="bold"))
+    for note in plan.notes:
+        parts.append(Text(f"note: {note}", style="yellow"))
+    parts += [lora_config_code(plan, r), counts_table(analysis, plans, ranks, chosen)]
+    if any(l.group == "experts" for l in plan.layers):
+        parts.append(plan_summary(plan, r))
+    if report is not None:
+        parts.append(verification_text(report))
+    return Group(*parts)
+
+
+def analysis_view(analysis: Any) -> Group:
+    plans = analysis.plans()
+    return Group(header(analysis), roles_table(analysis), counts_table(analysis, plans, (4, 8, 16, 32, 64), "all-linear"))
+
+
+def mimebundle(renderable: Any) -> dict[str, str]:
+    """text/plain and text/html of a rich renderable, for Jupyter."""
+    console = Console(record=True, width=120, force_jupyter=False, color_system="truecolor", file=_Null())
+    console.print(renderable)
+    return {"text/plain": console.export_text(styles=False, clear=False), "text/html": console.export_html(inline_styles=True)}
+
+
+class _Null:
+    def write(self, _: str) -> int:
+        return 0
+
+    def flush(self) -> None:
+        pass

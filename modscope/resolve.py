@@ -1,0 +1,225 @@
+"""Find a model's config: local path, Hugging Face cache, bundled catalog, then the Hub.
+
+The only stage that touches disk or network. The Hub is asked for config.json only,
+never weights, skipped when ``HF_HUB_OFFLINE=1``, and bounded in time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modscope import catalog
+from modscope.errors import ConfigError, ModelNotFoundError, RemoteCodeError
+
+HUB_TIMEOUT_S = 8.0
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+# Model types transformers once accepted and now serves under another name:
+# legacy type -> (native type, renamed keys, fixed values).
+_FALCON_KEYS = {"n_layer": "num_hidden_layers", "n_head": "num_attention_heads", "n_head_kv": "num_kv_heads"}
+LEGACY_MODEL_TYPES: dict[str, tuple[str, dict[str, str], dict[str, Any]]] = {
+    "RefinedWebModel": ("falcon", _FALCON_KEYS, {"new_decoder_architecture": False}),
+    "RefinedWeb": ("falcon", _FALCON_KEYS, {"new_decoder_architecture": True}),
+}
+_LEGACY_ARCHITECTURES = {"RWForCausalLM": "FalconForCausalLM", "RWModel": "FalconModel"}
+
+
+@dataclass(frozen=True)
+class ResolvedConfig:
+    """A config and where it came from."""
+
+    config: Any  # transformers.PretrainedConfig
+    model_id: str
+    source: str  # local | cache | catalog | hub | object
+    location: str
+    notes: tuple[str, ...] = field(default=())
+    trust_remote_code: bool = False
+
+
+def resolve(source: Any, *, trust_remote_code: bool = False) -> ResolvedConfig:
+    """Turn an id, a path or a ``PretrainedConfig`` into a :class:`ResolvedConfig`."""
+    from transformers import PretrainedConfig
+
+    if isinstance(source, PretrainedConfig):
+        name = getattr(source, "name_or_path", "") or source.model_type
+        return ResolvedConfig(source, name, "object", "PretrainedConfig object")
+    if not isinstance(source, (str, os.PathLike)):
+        raise ConfigError(f"cannot analyse a {type(source).__name__}: give a model id, a path or a PretrainedConfig")
+    text = os.fspath(source).strip()
+    if not text:
+        raise ModelNotFoundError("empty model name: give a Hugging Face id, a local directory or a config.json path")
+
+    path = Path(text).expanduser()
+    if path.exists():
+        return _from_local(path, trust_remote_code)
+    if text.startswith((".", "/", "~")) or text.endswith(".json") or not _HUB_ID.match(text):
+        raise ModelNotFoundError(f"no such file or directory: {text}")
+
+    cached = _cached_config(text)
+    if cached is not None:
+        return _from_file(cached, text, "cache", trust_remote_code)
+    entry = catalog.lookup(text)
+    if entry is not None:
+        return _from_catalog(entry, trust_remote_code)
+    hub = _from_hub(text)
+    if hub is not None:
+        return _from_file(hub, text, "hub", trust_remote_code)
+    raise ModelNotFoundError(_not_found_message(text))
+
+
+def _not_found_message(name: str) -> str:
+    hint = catalog.close_matches(name)
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
+    where = "not a local path, not in the Hugging Face cache, not in the catalog"
+    where += " (HF_HUB_OFFLINE is set, Hub not asked)" if offline else ", and the Hub did not answer"
+    fix = f"did you mean {', '.join(hint)}?" if hint else "see `modscope catalog` or give a local directory with config.json"
+    return f"unknown model {name!r}: {where}; {fix}"
+
+
+def _from_local(path: Path, trust_remote_code: bool) -> ResolvedConfig:
+    file = path / "config.json" if path.is_dir() else path
+    if not file.is_file():
+        raise ConfigError(f"{path} has no config.json: point at a model directory or a config.json file")
+    return _from_file(file, str(path), "local", trust_remote_code)
+
+
+def _from_file(file: Path, model_id: str, source: str, trust_remote_code: bool) -> ResolvedConfig:
+    raw = read_config_json(file)
+    return _make(raw, model_id, source, str(file), trust_remote_code, code_dir=file.parent)
+
+
+def _from_catalog(entry: catalog.CatalogEntry, trust_remote_code: bool) -> ResolvedConfig:
+    code_dir = None
+    cached = _cached_config(entry.id)
+    if cached is not None:
+        code_dir = cached.parent
+    return _make(dict(entry.config), entry.id, "catalog", entry.config_url or entry.id, trust_remote_code, code_dir)
+
+
+def read_config_json(file: Path) -> dict[str, Any]:
+    try:
+        raw = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {file}: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{file} is not valid JSON (line {exc.lineno}: {exc.msg}); re-download or fix it") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file} holds a JSON {type(raw).__name__}, not a config object")
+    if "model_type" not in raw:
+        raise ConfigError(f"{file} has no 'model_type'; is it a transformers config.json?")
+    return raw
+
+
+def _make(
+    raw: dict[str, Any], model_id: str, source: str, location: str, trust_remote_code: bool, code_dir: Path | None
+) -> ResolvedConfig:
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+    raw, notes = _upgrade_legacy(raw)
+    model_type = raw["model_type"]
+    if model_type in CONFIG_MAPPING_NAMES:
+        config = config_from_dict(raw)
+        return ResolvedConfig(config, model_id, source, location, tuple(notes))
+    if not raw.get("auto_map"):
+        raise ConfigError(
+            f"model_type {model_type!r} is not known to the installed transformers and the config has no auto_map;"
+            " upgrade transformers or check the config"
+        )
+    return _remote_code_config(raw, model_id, source, location, trust_remote_code, code_dir, notes)
+
+
+def _remote_code_config(raw, model_id, source, location, trust_remote_code, code_dir, notes) -> ResolvedConfig:
+    model_type = raw["model_type"]
+    needed = {ref.split("--")[-1].split(".")[0] + ".py" for ref in _auto_map_refs(raw)}
+    have_code = code_dir is not None and needed and all((code_dir / f).is_file() for f in needed)
+    if not trust_remote_code:
+        where = f" (found locally in {code_dir})" if have_code else ""
+        raise RemoteCodeError(
+            f"{model_id} ({model_type}) needs its own modeling code, which is not part of transformers{where}; "
+            "rerun with --trust-remote-code to run that code"
+            + ("" if have_code else ", with the model's files in a local directory or the Hugging Face cache")
+        )
+    if not have_code:
+        raise RemoteCodeError(
+            f"{model_id} ({model_type}) needs its own modeling code ({', '.join(sorted(needed))}), which is not"
+            " available offline; download the model repo (without weights) into a local directory and point at it"
+        )
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(str(code_dir), trust_remote_code=True)
+    except Exception as exc:  # the model's own code: anything can go wrong
+        raise ConfigError(f"the config code of {model_id} failed: {type(exc).__name__}: {exc}") from None
+    notes = [*notes, f"built with the model's own code from {code_dir} (--trust-remote-code)"]
+    return ResolvedConfig(config, model_id, source, location, tuple(notes), trust_remote_code=True)
+
+
+def _auto_map_refs(raw: dict[str, Any]) -> list[str]:
+    refs = []
+    for value in raw.get("auto_map", {}).values():
+        refs.extend(value if isinstance(value, list) else [value])
+    return [r for r in refs if isinstance(r, str) and "." in r]
+
+
+def _upgrade_legacy(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    legacy = raw.get("model_type")
+    if legacy not in LEGACY_MODEL_TYPES:
+        return raw, []
+    native, renames, fixed = LEGACY_MODEL_TYPES[legacy]
+    upgraded = {renames.get(k, k): v for k, v in raw.items() if k != "auto_map"}
+    upgraded.update(fixed, model_type=native)
+    upgraded["architectures"] = [_LEGACY_ARCHITECTURES.get(a, a) for a in raw.get("architectures") or []]
+    return upgraded, [f"legacy model_type {legacy!r} mapped onto transformers' native {native!r}"]
+
+
+def config_from_dict(raw: dict[str, Any]) -> Any:
+    from transformers import AutoConfig
+
+    values = {k: v for k, v in raw.items() if k not in {"model_type", "transformers_version", "_name_or_path"}}
+    try:
+        return AutoConfig.for_model(raw["model_type"], **values)
+    except Exception as exc:  # a config class rejecting values: report, don't crash
+        raise ConfigError(f"transformers rejected this {raw['model_type']} config: {type(exc).__name__}: {exc}") from None
+
+
+def _cached_config(repo_id: str) -> Path | None:
+    """config.json from the local Hugging Face cache, without any network."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    try:
+        hit = try_to_load_from_cache(repo_id, "config.json")
+    except Exception:  # an invalid repo id for the cache layout is simply not cached
+        return None
+    return Path(hit) if isinstance(hit, str) else None
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _from_hub(repo_id: str) -> Path | None:
+    """config.json (only) from the Hub, in a thread with a deadline so no network never means a hang."""
+    if _hub_offline():
+        return None
+    result: dict[str, Path] = {}
+
+    def fetch() -> None:
+        try:
+            from huggingface_hub import hf_hub_download
+
+            result["path"] = Path(hf_hub_download(repo_id, "config.json", etag_timeout=HUB_TIMEOUT_S / 2))
+        except Exception:  # unreachable, unknown repo, gated: all mean "not from the Hub"
+            pass
+
+    worker = threading.Thread(target=fetch, daemon=True)
+    worker.start()
+    worker.join(HUB_TIMEOUT_S)
+    return result.get("path")
