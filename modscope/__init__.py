@@ -42,7 +42,7 @@ _LAZY = {
     "verify": "modscope.analysis",
     "Analysis": "modscope.analysis",
     "TargetPlan": "modscope.presets",
-    "VerifyReport": "modscope.verify",
+    "VerifyReport": "modscope.inject",
 }
 
 

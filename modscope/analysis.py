@@ -10,7 +10,7 @@ from modscope.graph import ModuleGraph, build_graph
 from modscope.presets import DEFAULT_PRESET, PRESETS, Extras, TargetPlan, plan
 from modscope.resolve import ResolvedConfig, resolve
 from modscope.roles import Layer, classify
-from modscope.verify import VerifyReport, verify_plan
+from modscope.inject import VerifyReport, verify_plan
 
 DEFAULT_RANKS = (4, 8, 16, 32, 64, 128)
 

@@ -73,7 +73,7 @@ def _console():
 
 def _show(args: argparse.Namespace) -> int:
     from modscope.analysis import analyze
-    from modscope.verify import verify_plan
+    from modscope.inject import verify_plan
 
     ranks = tuple(dict.fromkeys(args.r))
     verify_r = 8 if 8 in ranks else ranks[0]

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from modscope.count import lora_params, percent
+from modscope.formulas import lora_params, percent
 from modscope.errors import OptionError
 from modscope.roles import ATTENTION_ROLES, ROLE_ORDER, Layer
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from modscope.graph import ModuleGraph
 
-ATTENTION_ROLES = ("q", "k", "v", "o", "qkv", "kv", "q_a", "q_b", "kv_a", "kv_b", "attn_other")
-MLP_ROLES = ("gate", "up", "down", "gate_up")
+ATTENTION_ROLES = ("q", "q_a", "q_b", "k", "v", "kv", "kv_a", "kv_b", "qkv", "o", "attn_other")
+MLP_ROLES = ("gate", "up", "gate_up", "down")
 ROLE_ORDER = (*ATTENTION_ROLES, *MLP_ROLES, "router", "embed", "lm_head", "head", "other")
 GROUPS = ("attention", "cross_attention", "mlp", "shared_experts", "experts", "router", "embedding", "head", "other")
 PARTS = ("language", "vision", "audio", "projector")
@@ -152,7 +152,7 @@ def _linear_role(path: str, fin: int, fout: int, hidden: int, experts: int) -> t
     shared = bool(_SHARED.search(ancestors))
     if experts and fout == experts and fin == hidden and hint in {"gate", None} or "router" in leaf.lower():
         return "router", "router"
-    if shared and fout == 1:  # qwen2_moe's shared_expert_gate: a scalar gate, router-like
+    if fout == 1 and _SHARED.search(path):  # qwen2_moe's shared_expert_gate: a scalar gate, router-like
         return "router", "router"
     mlp_group = "shared_experts" if shared else "mlp"
     if _CROSS.search(ancestors):
@@ -169,6 +169,9 @@ def _linear_role(path: str, fin: int, fout: int, hidden: int, experts: int) -> t
         if fout == hidden and fin != hidden:
             return "o", attn_group
         return "attn_other", attn_group
+    in_block = bool(_block_of(path))
+    if not in_block and not _MLP.search(ancestors):  # e.g. ELECTRA's embeddings_project: outside the blocks
+        return "other", "other"
     # MLP, named or by its place in the block: widths against the block's hidden size
     if hint == "gate_up" or (hint == "gate" and fin == hidden):
         return hint, mlp_group
@@ -180,7 +183,7 @@ def _linear_role(path: str, fin: int, fout: int, hidden: int, experts: int) -> t
         return hint, mlp_group
     if _MLP.search(ancestors):
         return ("up" if hint == "up" else "down" if hint in {"down", "o"} else "other"), mlp_group
-    if hint in {"q", "k", "v", "qkv", "o"}:
+    if hint in {"q", "k", "v", "qkv", "o"} and in_block:
         return hint, "attention"
     return "other", "other"
 
@@ -226,7 +229,7 @@ def _parameter_layers(path: str, data: dict, part: str, dims: Dims) -> list[Laye
     found = []
     for pname, shape in data["shapes"].items():
         name = f"{path}.{pname}"
-        if len(shape) == 3:
+        if len(shape) == 3 and (shape[0] == dims.experts or "expert" in data["cls"].lower()):
             experts, out_f, in_f = shape
             low = pname.lower()
             role = "gate_up" if "gate_up" in low else "down" if "down" in low else _name_hint(pname) or "other"

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from modscope.count import percent
+from modscope.formulas import percent
 from modscope.presets import TargetPlan
 from modscope.roles import ROLE_ORDER, Layer
 
