@@ -81,17 +81,15 @@ def lookup(name: str) -> CatalogEntry | None:
 
 def close_matches(name: str, n: int = 3) -> list[str]:
     """Catalog ids that look like ``name``, best first, for 'did you mean' messages."""
-    index = _index()
-    keys = list(index)
     query = name.strip().lower()
-    hits = difflib.get_close_matches(query, keys, n=n * 3, cutoff=0.6)
-    hits += difflib.get_close_matches(query.rsplit("/", 1)[-1], keys, n=n * 3, cutoff=0.6)
-    ids: list[str] = []
-    for key in hits:
-        entry_id = index[key].id
-        if entry_id not in ids:
-            ids.append(entry_id)
-    return ids[:n]
+    scored: dict[str, float] = {}
+    for key, entry in _index().items():
+        score = difflib.SequenceMatcher(None, query, key).ratio()
+        if query.startswith(key) or key.startswith(query):
+            score += 0.25  # a typo'd suffix ("-instrukt") or a truncated name
+        if score >= 0.6:
+            scored[entry.id] = max(score, scored.get(entry.id, 0.0))
+    return sorted(scored, key=lambda i: -scored[i])[:n]
 
 
 def search(query: str | None) -> list[CatalogEntry]:
