@@ -1,0 +1,615 @@
+"""Check a user's own LoraConfig: what it adapts, what it costs, and what it probably did not mean.
+
+The matching follows PEFT's rules exactly (``tuners_utils.check_target_module_exists``,
+``_inject_parameters``, ``_set_trainable``, ``get_pattern_key``) over modscope's layer list, so
+the counts come without an injection; ``verify_count`` then proves them with one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import difflib
+import json
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from modscope.errors import ConfigError, OptionError
+from modscope.formulas import lora_params, percent
+from modscope.roles import ROLE_ORDER, Layer
+
+_REGEX_CHARS = set("\\^$*+?()[]{}|")
+_SEQ_CLS_HEADS = ["classifier", "score"]  # what PeftModelForSequenceClassification adds to modules_to_save
+_TASK_OF_TYPE = {"SEQ_CLS": "sequence-classification", "CAUSAL_LM": "causal-lm", "SEQ_2_SEQ_LM": "seq2seq-lm"}
+
+
+@dataclass(frozen=True)
+class AdaptedLayer:
+    layer: Layer
+    r: int
+    params: int  # adapter parameters on this layer (DoRA magnitude and AdaLoRA's lora_E/ranknum included)
+
+
+@dataclass(frozen=True)
+class RoleTotal:
+    part: str
+    group: str
+    role: str
+    layers: int
+    ranks: tuple[int, ...]
+    params: int
+
+
+@dataclass(frozen=True)
+class CountReport:
+    """What a LoraConfig adapts on a model and what PEFT will count, with plain-words warnings."""
+
+    model_id: str
+    method: str  # LoRA | AdaLoRA
+    target_modules: tuple[str, ...] | str | None  # as PEFT matches them (after its own rewrites)
+    target_parameters: tuple[str, ...]
+    rows: tuple[AdaptedLayer, ...]
+    roles: tuple[RoleTotal, ...]
+    adapter_params: int
+    bias: str
+    bias_params: int
+    saved_modules: tuple[str, ...]  # modules_to_save (and SEQ_CLS heads) PEFT copies
+    saved_params: int
+    base_params: int
+    trainable: int
+    total: int
+    warnings: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()  # what PEFT would refuse outright
+    config: Any = field(default=None, repr=False, compare=False)  # the PEFT config as given
+    analysis: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def trainable_percent(self) -> float:
+        return percent(self.trainable, self.total)
+
+    @property
+    def wrapped(self) -> frozenset[str]:
+        return frozenset(row.layer.name for row in self.rows)
+
+    def __rich__(self) -> Any:
+        return check_table(self)
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        from modscope.render.rich import mimebundle
+
+        return mimebundle(self)
+
+
+def peft_config(lora_config: Any) -> Any:
+    """A ``peft.LoraConfig`` / ``AdaLoraConfig`` from one, or from a dict of its fields (an adapter_config.json)."""
+    import dataclasses
+
+    from peft import AdaLoraConfig, LoraConfig
+
+    if isinstance(lora_config, (LoraConfig, AdaLoraConfig)):
+        return copy.deepcopy(lora_config)
+    if not isinstance(lora_config, dict):
+        raise OptionError(f"expected a peft.LoraConfig or a dict of its fields, not {type(lora_config).__name__}")
+    values = dict(lora_config)
+    kind = str(values.pop("peft_type", "LORA")).upper().rpartition(".")[2]
+    if kind not in ("LORA", "ADALORA"):
+        raise OptionError(f"peft_type {kind} is not LoRA: modscope checks LORA and ADALORA configs")
+    cls = AdaLoraConfig if kind == "ADALORA" else LoraConfig
+    known = {f.name for f in dataclasses.fields(cls) if f.init}
+    try:
+        return cls(**{k: v for k, v in values.items() if k in known})
+    except (TypeError, ValueError) as exc:
+        raise OptionError(f"PEFT rejects this {cls.__name__}: {str(exc).splitlines()[0]}") from None
+
+
+def count(source: Any, lora_config: Any, *, task: str | None = None) -> CountReport:
+    """Which layers ``lora_config`` adapts on ``source`` and how many parameters PEFT will train."""
+    from modscope.analysis import Analysis, analyze
+
+    config = peft_config(lora_config)
+    task_type = str(getattr(config.task_type, "value", config.task_type) or "")
+    if isinstance(source, Analysis):
+        analysis = source
+    else:
+        analysis = analyze(source, task=task or _TASK_OF_TYPE.get(task_type))
+    return _count(analysis, config, task_type)
+
+
+def _count(analysis: Any, original: Any, task_type: str) -> CountReport:
+    from peft import AdaLoraConfig
+
+    config = copy.deepcopy(original)
+    ada = isinstance(config, AdaLoraConfig)
+    warnings: list[str] = []
+    problems: list[str] = []
+    if task_type == "SEQ_CLS":
+        config.modules_to_save = list(config.modules_to_save or []) + _SEQ_CLS_HEADS
+    _peft_rewrites(analysis, config, ada)
+    if config.target_modules is None and not config.target_parameters:
+        from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as defaults
+
+        if analysis.model_type not in defaults:
+            raise OptionError(f"no target_modules given and PEFT has no default for {analysis.model_type}: "
+                              f"name them (see `modscope show {analysis.model_id}`)")
+        config.target_modules = list(defaults[analysis.model_type])
+        warnings.append(f"no target_modules given: PEFT uses its default for {analysis.model_type}, "
+                        f"{config.target_modules}")
+    targets = config.target_modules
+    if isinstance(targets, str) and targets.lower() == "all-linear":
+        targets = config.target_modules = sorted(_all_linear(analysis, task_type))
+
+    layers = {l.name: l for l in analysis.layers}
+    chosen: list[Layer] = []
+    excluded: list[str] = []
+    for name in analysis.module_names:
+        hit = _module_matches(config, name)
+        if hit == "excluded":
+            excluded.append(name)
+        elif hit:
+            layer = layers.get(name)
+            if layer is None or layer.parameter is not None:
+                problems.append(f"{name} ({analysis.graph.attrs(name)['cls']}) matches target_modules but is not a "
+                                "layer LoRA can wrap; PEFT will refuse it: name its Linear children instead")
+            elif ada and layer.kind not in ("linear", "conv1d"):
+                problems.append(f"AdaLoRA wraps only Linear and Conv1D layers, not {name} ({layer.cls})")
+            else:
+                chosen.append(layer)
+    for name in analysis.param_names:
+        if _param_matches(config.target_parameters, name):
+            layer = layers.get(name) or _weight_of(layers.get(name.rpartition(".")[0]), name)
+            if layer is None:
+                problems.append(f"target_parameters hits {name}, which modscope cannot count: target a 2-D or "
+                                "3-D weight")
+            else:
+                chosen.append(layer)
+
+    rows = tuple(_row(layer, config, ada) for layer in chosen)
+    if not rows and not problems:
+        raise OptionError(_nothing_matched(analysis, config))
+    saved = _saved_modules(analysis, config.modules_to_save)
+    saved_params = sum(_subtree_params(analysis, m) for m in saved)
+    bias_params, bias_count = _bias_params(analysis, config.bias, rows, saved)
+    adapter = sum(row.params for row in rows)
+    warnings += _warnings(analysis, original, config, rows, excluded, saved, saved_params, bias_count, bias_params)
+    problems += _refusals(config, rows)
+    return CountReport(
+        model_id=analysis.model_id,
+        method="AdaLoRA" if ada else "LoRA",
+        target_modules=targets if isinstance(targets, str) or targets is None else tuple(targets),
+        target_parameters=tuple(config.target_parameters or ()),
+        rows=rows,
+        roles=_role_totals(rows),
+        adapter_params=adapter,
+        bias=config.bias,
+        bias_params=bias_params,
+        saved_modules=saved,
+        saved_params=saved_params,
+        base_params=analysis.total_params,
+        trainable=adapter + bias_params + saved_params,
+        total=analysis.total_params + adapter + saved_params,
+        warnings=tuple(warnings),
+        problems=tuple(problems),
+        config=original,
+        analysis=analysis,
+    )
+
+
+def _peft_rewrites(analysis: Any, config: Any, ada: bool) -> None:
+    """On MoE types PEFT converts for transformers 5, let PEFT itself rewrite the targets, as it will on injection."""
+    from modscope.presets import peft_rewritten_names
+
+    if ada or not peft_rewritten_names(analysis.model_type):
+        return
+    from peft.utils.transformers_weight_conversion import convert_peft_config_for_transformers
+
+    try:
+        convert_peft_config_for_transformers(config, analysis.fresh_model(), None)
+    except ValueError as exc:
+        raise OptionError(f"PEFT cannot convert these targets on {analysis.model_type}: {exc}") from None
+
+
+def _all_linear(analysis: Any, task_type: str) -> set[str]:
+    """PEFT's ``all-linear``: every Linear and Conv1D but the output layer (or the SEQ_CLS head)."""
+    names = {l.name for l in analysis.layers if l.kind in ("linear", "conv1d") and l.parameter is None}
+    outputs = {l.name for l in analysis.layers if l.role == "lm_head"}
+    if not outputs and task_type == "SEQ_CLS":
+        outputs = set(_SEQ_CLS_HEADS[:1] if "classifier" in analysis.module_names else ["score"])
+    return names - outputs
+
+
+def _module_matches(config: Any, key: str) -> bool | str:
+    """PEFT's check_target_module_exists; ``"excluded"`` for exclude_modules and modules_to_save."""
+    exclude = config.exclude_modules
+    if exclude:
+        if isinstance(exclude, str):
+            if re.fullmatch(exclude, key):
+                return "excluded"
+        elif key in exclude or any(key.endswith(f".{e}") for e in exclude):
+            return "excluded"
+    if config.modules_to_save and any(re.match(rf"(^|.*\.){m}($|\..*)", key) for m in config.modules_to_save):
+        return "excluded"
+    targets = config.target_modules
+    if targets is None:
+        return False
+    if isinstance(targets, str):
+        return re.fullmatch(targets, key) is not None
+    if key in targets:
+        return True
+    if not any(key.endswith(f".{t}") for t in targets):
+        return False
+    return _in_layers(config, key)
+
+
+def _in_layers(config: Any, key: str) -> bool:
+    indexes, patterns = config.layers_to_transform, config.layers_pattern
+    if indexes is None or (isinstance(indexes, list) and not indexes):
+        return True
+    match = None
+    if not patterns:
+        match = re.match(r".*?\.[^.]*\.(?P<idx>\d+)\.", key)  # the first numbered segment
+    else:
+        for pattern in [patterns] if isinstance(patterns, str) else patterns:
+            match = re.match(rf"(?:^|.*?\.){pattern}\.(?P<idx>\d+)\.", key)
+            if match:
+                break
+    if match is None:
+        return False
+    index = int(match["idx"])
+    return index == indexes if isinstance(indexes, int) else index in indexes
+
+
+def _param_matches(targets: Any, key: str) -> bool:
+    return bool(targets) and (key in targets or any(key.endswith(f".{t}") for t in targets))
+
+
+def _weight_of(layer: Layer | None, name: str) -> Layer | None:
+    """A Linear's ``weight`` named in target_parameters: PEFT wraps the parameter, with the same r·(in+out)."""
+    if layer is None or layer.kind not in ("linear", "conv1d") or not name.endswith(".weight"):
+        return None
+    return replace(layer, name=name, parameter="weight", kind="param")
+
+
+def _row(layer: Layer, config: Any, ada: bool) -> AdaptedLayer:
+    if ada:  # lora_A, lora_B, lora_E (r×1) and the ranknum scalar, at init_r
+        r = config.init_r
+        return AdaptedLayer(layer, r, lora_params(layer, r) + r + 1)
+    r = config.r
+    for key in config.rank_pattern or {}:  # PEFT's get_pattern_key: first key matching the end of the name
+        if re.match(rf"(.*\.)?({key})$", layer.name):
+            r = config.rank_pattern[key]
+            break
+    dora = layer.out_features if config.use_dora else 0  # the magnitude vector
+    return AdaptedLayer(layer, r, lora_params(layer, r) + dora)
+
+
+def _saved_modules(analysis: Any, modules_to_save: Any) -> tuple[str, ...]:
+    """PEFT's _set_trainable: every module whose name ends with an entry (no dot needed), outermost first."""
+    saved: list[str] = []
+    for name in analysis.module_names:
+        if any(name.endswith(m) for m in modules_to_save or ()) and not any(name.startswith(s + ".") for s in saved):
+            saved.append(name)
+    return tuple(saved)
+
+
+def _subtree_params(analysis: Any, module: str) -> int:
+    """Parameters of a module and its children: the size of the copy modules_to_save trains."""
+    total = 0
+    for node, data in analysis.graph.graph.nodes(data=True):
+        if node == module or node.startswith(module + "."):
+            total += sum(_numel(s) for s in data["shapes"].values())
+    return total
+
+
+def _bias_params(analysis: Any, bias: str, rows: tuple[AdaptedLayer, ...], saved: tuple[str, ...]) -> tuple[int, int]:
+    """(parameters, tensors) of the biases ``bias`` makes trainable; modules_to_save originals stay frozen."""
+    if bias == "none":
+        return 0, 0
+    graph = analysis.graph.graph
+    if bias == "all":
+        owners = [n for n, d in graph.nodes(data=True) if "bias" in d["shapes"]]
+    else:  # lora_only: the biases of the wrapped layers
+        owners = list(dict.fromkeys(row.layer.module for row in rows if "bias" in graph.nodes[row.layer.module]["shapes"]))
+    owners = [n for n in owners if not any(n == s or n.startswith(s + ".") for s in saved)]
+    return sum(_numel(graph.nodes[n]["shapes"]["bias"]) for n in owners), len(owners)
+
+
+def _numel(shape: tuple) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def _role_totals(rows: tuple[AdaptedLayer, ...]) -> tuple[RoleTotal, ...]:
+    groups: dict[tuple[str, str, str], list[AdaptedLayer]] = {}
+    for row in rows:
+        groups.setdefault((row.layer.part, row.layer.group, row.layer.role), []).append(row)
+    ordered = sorted(groups.items(), key=lambda kv: (kv[0][0] != "language", kv[0][0], kv[0][1],
+                                                     ROLE_ORDER.index(kv[0][2])))
+    return tuple(RoleTotal(part, group, role, len(rs), tuple(sorted({r.r for r in rs})), sum(r.params for r in rs))
+                 for (part, group, role), rs in ordered)
+
+
+def _looks_like_regex(text: str) -> bool:
+    return any(c in _REGEX_CHARS for c in text)
+
+
+def _close_names(analysis: Any, wanted: str, params: bool = False) -> list[str]:
+    """The real names nearest to ``wanted``: leaf names, or dotted suffixes of the same depth."""
+    depth = wanted.count(".") + 1
+    names = analysis.param_names if params else [l.name for l in analysis.layers if l.parameter is None]
+    candidates = sorted({".".join(n.split(".")[-depth:]) for n in names})
+    return difflib.get_close_matches(wanted, candidates, n=3, cutoff=0.4)
+
+
+def _nothing_matched(analysis: Any, config: Any) -> str:
+    targets = config.target_modules
+    words = [targets] if isinstance(targets, str) else list(targets or [])
+    close = list(dict.fromkeys(c for w in words for c in _close_names(analysis, re.sub(r"[^\w.]", "", w))))
+    close += [c for t in config.target_parameters or () for c in _close_names(analysis, t, params=True)]
+    hint = f"closest real names: {', '.join(close)}" if close else f"see `modscope show {analysis.model_id}`"
+    what = f"target_modules={targets!r}" + (f", target_parameters={list(config.target_parameters)}"
+                                             if config.target_parameters else "")
+    extra = " (with layers_to_transform)" if config.layers_to_transform is not None else ""
+    return f"{what}{extra} matches nothing in {analysis.model_id}; {hint}"
+
+
+def _warnings(analysis: Any, original: Any, config: Any, rows: tuple[AdaptedLayer, ...], excluded: list[str],
+              saved: tuple[str, ...], saved_params: int, bias_count: int, bias_params: int) -> list[str]:
+    out: list[str] = []
+    targets = original.target_modules
+    names = [l.name for l in analysis.layers if l.parameter is None]
+    if isinstance(targets, str) and targets.lower() != "all-linear":
+        out.append(f"target_modules is one string, so PEFT reads it as a regex that must match whole module "
+                   f"names ({len([r for r in rows if r.layer.parameter is None])} layers match)")
+        words = [w for w in re.split(r"[\s,'\"\[\]|()]+", targets) if w]
+        leaves = {n.rpartition(".")[2] for n in names}
+        if len(words) > 1 and all(w in leaves for w in words) or (len(words) == 1 and words[0] in leaves):
+            out.append(f"{targets!r} looks like a list of leaf names: write target_modules={words!r} to adapt them")
+    elif targets is not None and not isinstance(targets, str):
+        for t in sorted(targets):
+            if not any(n == t or n.endswith(f".{t}") for n in analysis.module_names) and \
+                    t not in _rewritten_entries(config, original):
+                close = _close_names(analysis, t)
+                out.append(f"target_modules entry {t!r} matches nothing" +
+                           (f"; did you mean {', '.join(close)}?" if close else ""))
+    for t in sorted(original.target_parameters or ()):
+        if not any(_param_matches([t], p) for p in analysis.param_names):
+            close = _close_names(analysis, t, params=True)
+            out.append(f"target_parameters entry {t!r} matches nothing" +
+                       (f"; did you mean {', '.join(close)}?" if close else ""))
+    for what, picked in (("heads (lm_head, classifier, pooler)", [r for r in rows if r.layer.group == "head"]),
+                         ("the input/output embeddings", [r for r in rows if r.layer.role == "embed"]),
+                         ("the MoE router", [r for r in rows if r.layer.group == "router"]),
+                         ("the vision/audio tower", [r for r in rows if r.layer.part in ("vision", "audio")]),
+                         ("the multimodal projector", [r for r in rows if r.layer.part == "projector"])):
+        if picked:
+            out.append(f"it also adapts {what}: {_few(r.layer.name for r in picked)} — check this is meant")
+    conv1d = [r for r in rows if r.layer.kind == "conv1d"]
+    if conv1d and not config.fan_in_fan_out:
+        out.append("these layers are GPT-2 style Conv1D: set fan_in_fan_out=True (PEFT turns it on itself, "
+                   "with a warning)")
+    if excluded and config.exclude_modules:
+        out.append(f"exclude_modules keeps {len(excluded)} module(s) out, e.g. {excluded[0]}")
+    if config.layers_to_transform is not None and isinstance(config.target_modules, str):
+        out.append("layers_to_transform is ignored when target_modules is a regex string")
+    if saved:
+        out.append(f"modules_to_save trains and saves a full copy of {_few(saved)}: {saved_params:,} parameters, "
+                   "counted in both trainable and total")
+    elif config.modules_to_save:
+        out.append(f"modules_to_save {list(config.modules_to_save)} matches no module")
+    if bias_count:
+        what = "every bias in the model, LayerNorm biases included" if config.bias == "all" else \
+            "the biases of the adapted layers"
+        out.append(f"bias={config.bias!r} trains {what}: {bias_count} tensor(s), {bias_params:,} parameters")
+    return out
+
+
+def _rewritten_entries(config: Any, original: Any) -> set[str]:
+    """Entries PEFT moved from target_modules into target_parameters (MoE conversion)."""
+    before = set(original.target_modules or ()) if not isinstance(original.target_modules, str) else set()
+    after = set(config.target_modules or ()) if not isinstance(config.target_modules, str) else set()
+    return before - after
+
+
+def _refusals(config: Any, rows: tuple[AdaptedLayer, ...]) -> list[str]:
+    params = [r for r in rows if r.layer.kind == "param"]
+    out = []
+    if params and getattr(config, "lora_dropout", 0):
+        out.append(f"lora_dropout={config.lora_dropout} with target_parameters: PEFT refuses dropout on "
+                   "parameter targets; set lora_dropout=0")
+    if params and getattr(config, "use_dora", False):
+        out.append("use_dora=True with target_parameters: PEFT has no DoRA for parameter targets; drop one")
+    return out
+
+
+def _few(names: Any, n: int = 3) -> str:
+    names = list(names)
+    shown = ", ".join(names[:n])
+    return shown + (f" and {len(names) - n} more" if len(names) > n else "")
+
+
+def verify_count(report: CountReport) -> Any:
+    """Inject the report's config with PEFT on a fresh meta model; a VerifyReport against the prediction."""
+    import warnings
+
+    import peft
+
+    from modscope.inject import VerifyReport, wrapped_layers
+
+    config = copy.deepcopy(report.config)
+    r = getattr(config, "init_r", None) if report.method == "AdaLoRA" else config.r
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = peft.get_peft_model(report.analysis.fresh_model(), config, low_cpu_mem_usage=True)
+    except (ValueError, TypeError, RuntimeError, KeyError) as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return VerifyReport("check", r, report.trainable, None, None, peft.__version__, error=message)
+    trainable, total = model.get_nb_trainable_parameters()
+    wrapped = wrapped_layers(model)
+    return VerifyReport("check", r, report.trainable, trainable, total, peft.__version__,
+                        missing=tuple(sorted(report.wrapped - wrapped)), extra=tuple(sorted(wrapped - report.wrapped)))
+
+
+# --- rendering -------------------------------------------------------------------------------------------
+
+
+def check_table(report: CountReport) -> Any:
+    """Adapted layers by role, what else trains, the totals; warnings in the caption."""
+    from rich.table import Table
+
+    targets = report.target_modules
+    title = f"{report.method} check on {report.model_id}: target_modules=" + (
+        f"r{targets!r} (regex)" if isinstance(targets, str) else repr(list(targets or [])))
+    if report.target_parameters:
+        title += f", target_parameters={list(report.target_parameters)}"
+    lines = [f"✘ {p}" for p in report.problems] + [f"! {w}" for w in report.warnings]
+    table = Table(title=title, title_justify="left", caption="\n".join(lines) or None, caption_justify="left")
+    for column in ("group", "role", "layers", "r", "trainable", "example"):
+        table.add_column(column, justify="right" if column in ("layers", "r", "trainable") else "left",
+                         overflow="fold")
+    for total in report.roles:
+        example = next(row.layer.name for row in report.rows if (row.layer.part, row.layer.group, row.layer.role)
+                       == (total.part, total.group, total.role))
+        where = total.group if total.part == "language" else f"{total.part} {total.group}"
+        table.add_row(where, total.role, str(total.layers), ",".join(map(str, total.ranks)), f"{total.params:,}",
+                      re.sub(r"\.\d+\.", ".N.", example))
+    table.add_section()
+    table.add_row("adapters", "", str(len(report.rows)), "", f"{report.adapter_params:,}", "")
+    if report.bias != "none":
+        table.add_row(f"bias={report.bias}", "", "", "", f"{report.bias_params:,}", "")
+    if report.saved_modules:
+        table.add_row("modules_to_save", "", str(len(report.saved_modules)), "", f"{report.saved_params:,}",
+                      _few(report.saved_modules, 2))
+    table.add_section()
+    table.add_row("trainable", "", "", "", f"{report.trainable:,}", f"{report.trainable_percent:.4f}% of all")
+    table.add_row("all", "", "", "", f"{report.total:,}", "base model + adapters + copies")
+    return table
+
+
+def report_document(report: CountReport, verification: Any = None) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    targets = report.target_modules
+    return {
+        "model": report.model_id,
+        "method": report.method,
+        "target_modules": targets if isinstance(targets, str) or targets is None else list(targets),
+        "target_parameters": list(report.target_parameters),
+        "layers": [{"name": row.layer.name, "kind": row.layer.kind, "role": row.layer.role, "group": row.layer.group,
+                    "part": row.layer.part, "in_features": row.layer.in_features,
+                    "out_features": row.layer.out_features, "experts": row.layer.experts, "r": row.r,
+                    "params": row.params} for row in report.rows],
+        "roles": [asdict(t) for t in report.roles],
+        "adapter_params": report.adapter_params,
+        "bias": report.bias,
+        "bias_params": report.bias_params,
+        "modules_to_save": list(report.saved_modules),
+        "saved_params": report.saved_params,
+        "base_params": report.base_params,
+        "trainable": report.trainable,
+        "total": report.total,
+        "trainable_percent": report.trainable_percent,
+        "warnings": list(report.warnings),
+        "problems": list(report.problems),
+        "verification": None if verification is None else {**asdict(verification), "match": verification.match},
+    }
+
+
+# --- command line: `modscope check MODEL` ----------------------------------------------------------------
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    from modscope.build import TASKS
+    from modscope.cli import _rank
+
+    check = subparsers.add_parser("check", help="check your own LoraConfig: what it adapts and what it trains")
+    check.add_argument("model", help="Hugging Face id, local directory, or config.json path")
+    check.add_argument("--config", metavar="FILE", help="adapter_config.json, or a LoraConfig as JSON/YAML")
+    check.add_argument("--target-modules", nargs="+", metavar="NAME",
+                       help="leaf names or paths; one value with regex characters is a regex (PEFT fullmatches it)")
+    check.add_argument("--target-parameters", nargs="+", metavar="NAME", help="parameter names or .suffixes")
+    check.add_argument("--r", type=_rank, help="rank (default 8)")
+    check.add_argument("--alpha", type=int, help="lora_alpha")
+    check.add_argument("--bias", choices=("none", "all", "lora_only"))
+    check.add_argument("--modules-to-save", nargs="+", metavar="NAME", help="modules trained and saved in full")
+    check.add_argument("--dora", action="store_true", help="use_dora=True")
+    check.add_argument("--rank-pattern", metavar="JSON", help='per-layer ranks, e.g. \'{"down_proj": 16}\'')
+    check.add_argument("--layers-to-transform", nargs="+", type=int, metavar="I", help="only these block indices")
+    check.add_argument("--exclude-modules", nargs="+", metavar="NAME", help="names (or one regex) to leave out")
+    check.add_argument("--task", choices=list(TASKS), help="build for this task instead of config.architectures")
+    check.add_argument("--no-verify", action="store_true", help="skip the real PEFT injection")
+    check.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
+    return check
+
+
+def _names(values: list[str] | None) -> list[str] | str | None:
+    """One value with regex characters is a regex string (PEFT fullmatches it); otherwise a list."""
+    if values and len(values) == 1 and _looks_like_regex(values[0]):
+        return values[0]
+    return values
+
+
+def _load_config_file(path: str) -> dict[str, Any]:
+    file = Path(path)
+    try:
+        text = file.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read --config {path}: {exc.strerror}") from None
+    try:
+        if file.suffix in (".yaml", ".yml"):
+            import yaml
+
+            values = yaml.safe_load(text)
+        else:
+            values = json.loads(text)
+    except ValueError as exc:  # json and yaml errors are ValueErrors
+        raise ConfigError(f"--config {path} is not valid {file.suffix[1:] or 'JSON'}: {str(exc).splitlines()[0]}") \
+            from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"--config {path} must hold one mapping of LoraConfig fields")
+    return values
+
+
+def lora_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The LoraConfig fields from --config and the options (options win)."""
+    values = _load_config_file(args.config) if args.config else {}
+    if args.rank_pattern:
+        try:
+            values["rank_pattern"] = json.loads(args.rank_pattern)
+        except ValueError:
+            raise OptionError(f"--rank-pattern must be JSON such as '{{\"down_proj\": 16}}', not {args.rank_pattern!r}") \
+                from None
+    options = {"target_modules": _names(args.target_modules), "target_parameters": args.target_parameters,
+               "r": args.r, "lora_alpha": args.alpha, "bias": args.bias, "modules_to_save": args.modules_to_save,
+               "use_dora": args.dora or None, "layers_to_transform": args.layers_to_transform,
+               "exclude_modules": _names(args.exclude_modules)}
+    values.update({k: v for k, v in options.items() if v is not None})
+    if not values.get("target_modules") and not values.get("target_parameters"):
+        raise OptionError("name what to adapt: --target-modules, --target-parameters or --config FILE")
+    return values
+
+
+def run(args: argparse.Namespace) -> int:
+    """``modscope check``: 0 when PEFT agrees, 1 when PEFT would refuse or disagrees; OptionError (exit 2) when
+    nothing matches."""
+    report = count(args.model, lora_values(args), task=args.task)
+    verification = None if args.no_verify or report.problems else verify_count(report)
+    if args.json:
+        print(json.dumps(report_document(report, verification), indent=2))
+    else:
+        from rich.console import Console
+
+        from modscope.render.rich import verification_text
+
+        console = Console()
+        if isinstance(report.config.target_modules, str) and report.config.target_modules.lower() != "all-linear":
+            console.print(f"target_modules is treated as a regex: {report.config.target_modules!r}")
+        console.print(report)
+        if verification is not None:
+            console.print(verification_text(verification))
+    ok = not report.problems and (verification is None or (verification.match and verification.peft_all == report.total))
+    return 0 if ok else 1

@@ -1,0 +1,414 @@
+"""``modscope scan``: every model type of the installed transformers, from its default config, each
+preset checked against a real PEFT injection, and what PEFT's own defaults would do instead."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+from modscope.presets import PRESETS
+
+# depth attributes, reduced to keep the scan fast: structure, not size, is what is checked
+_DEPTH = ("num_hidden_layers", "num_layers", "n_layer", "n_layers", "encoder_layers", "decoder_layers", "depth",
+          "num_encoder_layers", "num_decoder_layers", "num_text_layers", "num_vision_layers")
+_EXPERTS = ("num_experts", "n_routed_experts", "num_local_experts", "moe_num_experts")
+_TOP_K = ("num_experts_per_tok", "top_k", "moe_topk", "num_selected_experts")
+# MoE types whose first layers are dense: keep one dense layer so that both kinds are scanned
+_FIRST_DENSE = ("first_k_dense_replace", "first_dense_layers", "num_dense_layers")
+MAX_EXPERTS = 8
+TIME_BUDGET_S = 60.0
+
+
+@dataclass(frozen=True)
+class PresetCheck:
+    """One preset on one model type: the targets, and modscope's prediction against PEFT's count."""
+
+    preset: str
+    target_modules: tuple[str, ...] | str
+    target_parameters: tuple[str, ...]
+    layers: int
+    predicted: int
+    peft: int | None
+    match: bool
+    problem: str | None = None  # PEFT's error or the mismatch, in one line
+
+    @property
+    def empty(self) -> bool:
+        return self.layers == 0
+
+
+@dataclass(frozen=True)
+class TypeScan:
+    """The scan of one model type."""
+
+    model_type: str
+    status: str  # analysed | not built | failed | timeout
+    reason: str | None = None  # one line, for every status but analysed
+    architecture: str = ""
+    roles: tuple[str, ...] = ()  # "part group role ×n", e.g. "language attention q ×2"
+    presets: tuple[PresetCheck, ...] = ()
+    peft_differences: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+    @property
+    def built(self) -> bool:
+        return self.status in ("analysed", "failed") and bool(self.architecture)
+
+    @property
+    def match(self) -> bool:
+        return self.status == "analysed" and all(p.match for p in self.presets if not p.empty)
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    results: tuple[TypeScan, ...]
+    seconds: float
+    versions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def built(self) -> tuple[TypeScan, ...]:
+        return tuple(t for t in self.results if t.built)
+
+    @property
+    def matched(self) -> tuple[TypeScan, ...]:
+        return tuple(t for t in self.results if t.match)
+
+    def failures_by_reason(self) -> dict[str, list[str]]:
+        """Model types that were not analysed with every preset matching PEFT, by short reason."""
+        found: dict[str, list[str]] = {}
+        for t in self.results:
+            if not t.match:
+                found.setdefault(reason_kind(t), []).append(t.model_type)
+        return dict(sorted(found.items(), key=lambda kv: -len(kv[1])))
+
+    def to_json(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return {
+            "versions": self.versions,
+            "seconds": round(self.seconds, 1),
+            "model_types": len(self.results),
+            "built": len(self.built),
+            "matched": len(self.matched),
+            "failures_by_reason": self.failures_by_reason(),
+            "results": [{**asdict(t), "built": t.built, "match": t.match} for t in self.results],
+        }
+
+    def __rich__(self) -> Any:
+        return scan_view(self)
+
+
+def reason_kind(t: TypeScan) -> str:
+    """A short category for why a model type did not pass, for the summary."""
+    if t.status == "analysed":
+        bad = [p.preset for p in t.presets if not p.match and not p.empty]
+        return f"mismatch with PEFT ({', '.join(bad)})"
+    text = t.reason or ""
+    package = re.search(r"requires? (?:the )?(\w[\w-]*) librar|No module named '?([\w.]+)|needs a package .*?: (\w+)", text)
+    if "needs a package" in text or "requires the" in text or "No module named" in text:
+        name = next((g for g in package.groups() if g), "a package") if package else "a package"
+        return f"needs {name}"
+    if t.status == "timeout":
+        return "over the time budget"
+    if t.status == "failed":
+        return f"modscope error: {text.split(':')[0]}"
+    head = re.sub(r"\d+", "N", text.split(": ", 2)[-1])[:70]
+    return f"not built: {head}"
+
+
+def all_model_types() -> tuple[str, ...]:
+    from transformers import CONFIG_MAPPING
+
+    return tuple(sorted(CONFIG_MAPPING.keys()))
+
+
+def reduced_config(model_type: str, layers: int = 2) -> Any:
+    """The default config of ``model_type`` with its depth (and MoE expert count) reduced, sub-configs too."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.for_model(model_type)
+    seen: set[int] = set()
+    _reduce(config, layers, seen)
+    return config
+
+
+def _reduce(config: Any, layers: int, seen: set[int]) -> None:
+    from transformers import PretrainedConfig
+
+    if id(config) in seen:
+        return
+    seen.add(id(config))
+    for name in _DEPTH:
+        value = getattr(config, name, None)
+        if isinstance(value, int) and not isinstance(value, bool) and value > layers:
+            setattr(config, name, layers)
+            _truncate_lists(config, value, layers)
+    for name in _FIRST_DENSE:
+        value = getattr(config, name, None)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= layers:
+            setattr(config, name, max(layers - 1, 0))
+    for name in _EXPERTS:
+        value = getattr(config, name, None)
+        if isinstance(value, int) and not isinstance(value, bool) and value > MAX_EXPERTS:
+            setattr(config, name, MAX_EXPERTS)
+            for k in _TOP_K:
+                top = getattr(config, k, None)
+                if isinstance(top, int) and not isinstance(top, bool) and top > MAX_EXPERTS // 2:
+                    setattr(config, k, MAX_EXPERTS // 2)
+            for k in ("n_group", "topk_group"):  # DeepSeek's grouped routing must divide the experts
+                if isinstance(getattr(config, k, None), int):
+                    setattr(config, k, 1)
+    for value in list(vars(config).values()):
+        if isinstance(value, PretrainedConfig):
+            _reduce(value, layers, seen)
+
+
+def _truncate_lists(config: Any, old: int, new: int) -> None:
+    """Per-layer lists (layer_types, mlp_only_layers as flags, ...) follow the new depth."""
+    for name, value in list(vars(config).items()):
+        if isinstance(value, list) and len(value) == old:
+            setattr(config, name, value[:new])
+
+
+class _OverBudget(Exception):
+    pass
+
+
+@contextmanager
+def _budget(seconds: float) -> Iterator[None]:
+    """Stop a pathological model type after ``seconds`` (only where signals work: the main thread on Unix)."""
+    if seconds <= 0 or not hasattr(signal, "SIGALRM") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise _OverBudget(f"over the {seconds:.0f} s time budget")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
+def scan_type(model_type: str, *, layers: int = 2, r: int = 4, budget: float = TIME_BUDGET_S) -> TypeScan:
+    """Build ``model_type`` from its reduced default config and check every preset with PEFT; never raises."""
+    import warnings
+
+    from modscope.analysis import analyze, verify
+    from modscope.errors import BuildError
+
+    start = time.perf_counter()
+    analysis = None
+    checks: list[PresetCheck] = []
+    try:
+        with warnings.catch_warnings(), _budget(budget):
+            warnings.simplefilter("ignore")
+            try:
+                config = reduced_config(model_type, layers)
+            except Exception as exc:
+                return TypeScan(model_type, "not built", f"no default config: {_one_line(exc)}",
+                                seconds=time.perf_counter() - start)
+            try:
+                analysis = analyze(config)
+            except BuildError as exc:
+                return TypeScan(model_type, "not built", str(exc), seconds=time.perf_counter() - start)
+            for preset in PRESETS:
+                plan = analysis.suggest(preset)
+                check = PresetCheck(preset, plan.target_modules, plan.target_parameters, len(plan.layers),
+                                    plan.trainable_params(r), None, False)
+                if plan.layers:
+                    report = verify(analysis, plan, r=r)
+                    check = PresetCheck(preset, plan.target_modules, plan.target_parameters, len(plan.layers),
+                                        report.predicted, report.peft, report.match,
+                                        None if report.match else report.summary)
+                checks.append(check)
+            differences = peft_differences(analysis)
+    except _OverBudget as exc:
+        return _partial(model_type, "timeout", str(exc), analysis, checks, start)
+    except Exception as exc:  # a bug in modscope on this model type: recorded, the scan goes on
+        return _partial(model_type, "failed", _one_line(exc), analysis, checks, start)
+    warned = tuple(f"'{c.preset}' selects no layer" for c in checks if c.empty)
+    warned += tuple(n for p in PRESETS for n in analysis.suggest(p).notes)
+    return TypeScan(model_type, "analysed", None, analysis.architecture, _roles(analysis), tuple(checks),
+                    differences, tuple(dict.fromkeys(warned)), time.perf_counter() - start)
+
+
+def _partial(model_type: str, status: str, reason: str, analysis: Any, checks: list, start: float) -> TypeScan:
+    arch = analysis.architecture if analysis is not None else ""
+    roles = _roles(analysis) if analysis is not None else ()
+    return TypeScan(model_type, status, reason, arch, roles, tuple(checks), seconds=time.perf_counter() - start)
+
+
+def _roles(analysis: Any) -> tuple[str, ...]:
+    return tuple(f"{part} {group} {role} ×{len(found)}" for (part, group, role), found in analysis.layers_by_role().items())
+
+
+def scan(model_types: Any = None, *, layers: int = 2, progress: Callable[[TypeScan], None] | None = None,
+         budget: float = TIME_BUDGET_S) -> ScanReport:
+    """Scan ``model_types`` (default: every model type transformers knows); ``progress`` sees each result."""
+    import peft
+    import transformers
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    chosen = tuple(model_types) if model_types is not None else all_model_types()
+    start = time.perf_counter()
+    results = []
+    for model_type in chosen:
+        result = scan_type(model_type, layers=layers, budget=budget)
+        results.append(result)
+        if progress is not None:
+            progress(result)
+    versions = {"transformers": transformers.__version__, "peft": peft.__version__}
+    return ScanReport(tuple(results), time.perf_counter() - start, versions)
+
+
+# --- what PEFT's own defaults would do -------------------------------------------------------------------
+
+def peft_wrapped(analysis: Any, target_modules: str | list[str] | None, r: int = 4) -> frozenset[str]:
+    """The layers PEFT wraps with its own ``target_modules`` (``"all-linear"``, or ``None`` for its mapping)."""
+    from modscope.inject import inject, wrapped_layers
+
+    model, _ = inject(analysis.fresh_model(), {"r": r, "target_modules": target_modules})
+    return frozenset(wrapped_layers(model))
+
+
+def peft_differences(analysis: Any) -> tuple[str, ...]:
+    """In plain words: what PEFT's ``all-linear`` and ``target_modules=None`` would adapt instead of
+    modscope's ``all-linear`` and ``qv`` presets (layers added, layers dropped, or the error raised)."""
+    lines = []
+    for peft_target, preset in (("all-linear", "all-linear"), (None, "qv")):
+        label = f'target_modules="{peft_target}"' if peft_target else "target_modules=None"
+        try:
+            theirs = peft_wrapped(analysis, peft_target)
+        except Exception as exc:  # PEFT's ValueError, or anything its mapping trips over
+            lines.append(f"{label}: PEFT raises {_one_line(exc)}")
+            continue
+        ours = analysis.suggest(preset).wrapped
+        added, dropped = _describe(analysis, theirs - ours), _describe(analysis, ours - theirs)
+        if added:
+            lines.append(f"{label}: PEFT would also adapt {added}")
+        if dropped:
+            lines.append(f"{label}: PEFT would leave out {dropped} (in modscope's '{preset}')")
+    return tuple(lines)
+
+
+def _describe(analysis: Any, names: frozenset[str]) -> str:
+    """'3 vision tower layers (q_proj, k_proj), 2 router layers (gate)' for a set of wrapped names."""
+    if not names:
+        return ""
+    by_name = {l.name: l for l in analysis.layers}
+    by_name.update({f"{l.name}.weight": l for l in analysis.layers if l.kind != "param"})
+    kinds: dict[str, list[str]] = {}
+    for name in sorted(names):
+        layer = by_name.get(name)
+        kinds.setdefault(_kind_words(layer), []).append(".".join(name.split(".")[-2 if name.endswith("weight") or (
+            layer is not None and layer.kind == "param") else -1:]))
+    parts = []
+    for words, leaves in kinds.items():
+        unique = list(dict.fromkeys(leaves))
+        shown = ", ".join(unique[:4]) + (", …" if len(unique) > 4 else "")
+        parts.append(f"{len(leaves)} {words} layer{'s' if len(leaves) > 1 else ''} ({shown})")
+    return ", ".join(parts)
+
+
+_GROUP_WORDS = {"mlp": "dense MLP", "shared_experts": "shared-expert", "experts": "expert", "router": "router",
+                "cross_attention": "cross-attention", "attention": "attention", "head": "head",
+                "embedding": "embedding", "other": "other"}
+
+
+def _kind_words(layer: Any) -> str:
+    if layer is None:
+        return "unclassified"
+    if layer.part == "projector":
+        return "projector"
+    group = _GROUP_WORDS.get(layer.group, layer.group)
+    return group if layer.part == "language" else f"{layer.part} tower {group}"
+
+
+# --- rendering and the command line -----------------------------------------------------------------------
+
+def scan_view(report: ScanReport, *, all_rows: bool = False) -> Any:
+    """The summary: one row per model type that did not pass (every row with ``all_rows``), then the totals."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="modscope scan", title_justify="left")
+    for column in ("model type", "status", "class", "presets (predicted = PEFT at r=4)", "PEFT's own defaults"):
+        table.add_column(column, overflow="fold")
+    for t in report.results:
+        if not all_rows and t.match:
+            continue
+        presets = " ".join(f"{p.preset}{'' if p.match else '✘' if not p.empty else '∅'}" for p in t.presets)
+        detail = presets if t.status == "analysed" else t.reason or ""
+        table.add_row(t.model_type, t.status, t.architecture, detail, "\n".join(t.peft_differences))
+    totals = Table(title="totals", title_justify="left")
+    totals.add_column("")
+    totals.add_column("model types", justify="right")
+    totals.add_row("scanned", str(len(report.results)))
+    totals.add_row("built from the default config", str(len(report.built)))
+    totals.add_row("all presets equal PEFT", str(len(report.matched)))
+    for reason, types in report.failures_by_reason().items():
+        shown = ", ".join(types[:6]) + (", …" if len(types) > 6 else "")
+        totals.add_row(f"{reason}: {shown}", str(len(types)))
+    footer = Text(f"{report.seconds:.0f} s, " + ", ".join(f"{k} {v}" for k, v in report.versions.items()))
+    return Group(table, totals, footer)
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser("scan", help="check every model type of the installed transformers against PEFT")
+    parser.add_argument("model_types", nargs="*", metavar="MODEL_TYPE", help="model types to scan (default: all)")
+    parser.add_argument("--sample", type=int, metavar="N", help="scan N model types spread over the sorted list")
+    parser.add_argument("--layers", type=int, default=2, metavar="N", help="depth each model is reduced to")
+    parser.add_argument("--all", action="store_true", help="show every model type, not only those that did not pass")
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """``modscope scan``: exit 0 when every built model type matches PEFT on every preset, else 1."""
+    import json
+    import sys
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from modscope.errors import OptionError
+
+    known = all_model_types()
+    unknown = [m for m in args.model_types if m not in known]
+    if unknown:
+        raise OptionError(f"unknown model type(s) {', '.join(unknown)}: see transformers.CONFIG_MAPPING")
+    chosen = tuple(args.model_types) or known
+    if args.sample is not None:
+        if args.sample <= 0:
+            raise OptionError(f"--sample must be a positive number, not {args.sample}")
+        step = max(len(chosen) / args.sample, 1.0)
+        chosen = tuple(dict.fromkeys(chosen[int(i * step)] for i in range(min(args.sample, len(chosen)))))
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("scanning", total=len(chosen))
+        report = scan(chosen, layers=args.layers,
+                      progress=lambda t: bar.update(task, advance=1, description=f"scanning {t.model_type:<24}"))
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        Console().print(scan_view(report, all_rows=args.all))
+    failed = [t for t in report.results if t.built and not t.match]
+    return 1 if failed else 0

@@ -1,0 +1,207 @@
+"""The bundled catalog: every entry builds and `modscope show` works offline; lookups; card counts."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+import modscope
+from modscope import catalog
+from modscope.cli import main
+from modscope.resolve import resolve
+
+ENTRIES = catalog.entries()
+
+
+def _native(entry):
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+    from modscope.resolve import LEGACY_MODEL_TYPES
+
+    return entry.model_type in CONFIG_MAPPING_NAMES or entry.model_type in LEGACY_MODEL_TYPES
+
+
+def test_catalog_is_big_enough_and_ids_unique():
+    assert len(ENTRIES) >= 80
+    assert len({e.id.lower() for e in ENTRIES}) == len(ENTRIES)
+
+
+@pytest.mark.parametrize("entry", [e for e in ENTRIES if _native(e)], ids=lambda e: e.id)
+def test_every_entry_shows_offline_verified_by_peft(entry, capsys):
+    assert main(["show", entry.id, "--json", "--r", "8"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["source"] == "catalog" and doc["total_params"] > 0
+    assert doc["verification"]["match"], doc["verification"]
+
+
+@pytest.mark.parametrize("entry", [e for e in ENTRIES if not _native(e)], ids=lambda e: e.id)
+def test_entries_needing_their_own_code_explain_it(entry, capsys):
+    assert main(["show", entry.id]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "--trust-remote-code" in err and "own modeling code" in err
+
+
+@pytest.mark.parametrize("name", ["qwen/qwen2-0.5b", "QWEN/QWEN2-0.5B", "qwen2-0.5b", "Qwen2-0.5B"])
+def test_lookup_is_case_insensitive_and_org_optional(name):
+    assert catalog.lookup(name).id == "Qwen/Qwen2-0.5B"
+
+
+def test_close_matches_offer_the_near_miss():
+    assert "Qwen/Qwen2-0.5B" in catalog.close_matches("Qwen/Qwen2-0.5")
+
+
+_UNITS = {"": 1, "k": 1e3, "m": 1e6, "million": 1e6, "b": 1e9, "billion": 1e9}
+
+
+def card_count(text):
+    """'0.49B' -> (490e6, 10e6): the value and the unit of its last significant digit
+    ('360M' -> 10M: trailing zeros of a whole number are not significant)."""
+    match = re.fullmatch(r"\s*([\d,]*\.?\d+)\s*([a-zA-Z]*)\s*", text)
+    assert match, f"cannot read the card count {text!r}"
+    digits, unit = match.group(1).replace(",", ""), _UNITS[match.group(2).lower()]
+    whole, _, decimals = digits.partition(".")
+    step = 10 ** -len(decimals) if decimals else 10 ** (len(whole) - len(whole.rstrip("0")))
+    return float(digits) * unit, step * unit
+
+
+def within_card_rounding(total, value, step):
+    """Cards round ('0.49B' for 494M) or truncate ('7.61B' for 7.6156B); either is the card's rounding."""
+    return abs(total - value) <= step / 2 or value <= total < value + step
+
+
+# Cards whose stated count is not the model's exact total even allowing for their rounding: the
+# relative difference is asserted to stay this small, so a config mistake still fails.
+CARD_DISCREPANCIES = {
+    "Qwen/Qwen2.5-32B": 0.01,  # "32.5B" for 32.76B
+    "EleutherAI/gpt-j-6b": 0.001,  # card's exact count includes 2.5M not in transformers' GPT-J
+    "stabilityai/stablelm-2-1_6b": 0.001,
+    "stabilityai/stablelm-2-12b": 0.001,
+    "openai/whisper-tiny": 0.04,  # OpenAI's size table is approximate
+    "openai/whisper-base": 0.03,
+    "openai/whisper-small": 0.01,
+    "openai/whisper-medium": 0.01,
+    "openai/whisper-large-v3": 0.005,
+}
+
+
+@pytest.mark.parametrize("entry", [e for e in ENTRIES if e.card_params and _native(e)], ids=lambda e: e.id)
+def test_total_agrees_with_the_model_card(entry):
+    total = modscope.analyze(entry.id).total_params
+    value, rounding = card_count(entry.card_params["text"].replace("billion", "B"))
+    if entry.id in CARD_DISCREPANCIES:
+        assert abs(total - value) / value <= CARD_DISCREPANCIES[entry.id]
+    else:
+        assert within_card_rounding(total, value, rounding), f"{total:,} vs card {entry.card_params['text']}"
+
+
+# Exact totals from the published configs of the models the issue names (tied weights once).
+PINNED_TOTALS = {
+    "Qwen/Qwen2-0.5B": 494_032_768,
+    "Qwen/Qwen2-0.5B-Instruct": 494_032_768,
+    "tiiuae/falcon-7b": 6_921_720_704,
+    "facebook/opt-6.7b": 6_658_473_984,
+    "bert-base-uncased": 109_514_298,
+    "microsoft/deberta-v3-base": 184_551_780,
+}
+
+
+@pytest.mark.parametrize("model_id", sorted(PINNED_TOTALS))
+def test_pinned_totals(model_id):
+    if catalog.lookup(model_id) is None:
+        pytest.skip(f"{model_id} is not in the catalog yet")
+    assert modscope.analyze(model_id).total_params == PINNED_TOTALS[model_id]
+
+
+def test_catalog_ships_inside_the_installed_package():
+    package = Path(modscope.__file__).resolve().parent
+    if "site-packages" in str(package):  # CI: the non-editable install must carry data/
+        assert catalog.data_dir() == package / "data"
+    assert any(catalog.data_dir().glob("*.json"))
+
+
+# A model whose code is not part of transformers: a local directory holding its own code.
+_CONFIG_CODE = '''
+from transformers import PretrainedConfig
+
+class TinyRemoteConfig(PretrainedConfig):
+    model_type = "tiny_remote"
+
+    def __init__(self, vocab_size=64, hidden_size=32, num_hidden_layers=2, **kwargs):
+        self.vocab_size = vocab_size
+        self.hidden_size = hidden_size
+        self.num_hidden_layers = num_hidden_layers
+        super().__init__(**kwargs)
+'''
+_MODEL_CODE = '''
+import pathlib
+import torch.nn as nn
+from transformers import PreTrainedModel
+from .configuration_tiny_remote import TinyRemoteConfig
+
+pathlib.Path(__file__).with_name("EXECUTED").write_text("modeling code ran")
+
+class Block(nn.Module):
+    def __init__(self, h):
+        super().__init__()
+        self.attn = nn.ModuleDict(dict(wq=nn.Linear(h, h), wk=nn.Linear(h, h), wv=nn.Linear(h, h), wo=nn.Linear(h, h)))
+        self.mlp = nn.ModuleDict(dict(up=nn.Linear(h, 4 * h), down=nn.Linear(4 * h, h)))
+
+class TinyRemoteForCausalLM(PreTrainedModel):
+    config_class = TinyRemoteConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.embed = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.layers = nn.ModuleList(Block(config.hidden_size) for _ in range(config.num_hidden_layers))
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.post_init()
+
+    def get_output_embeddings(self):
+        return self.lm_head
+'''
+
+
+@pytest.fixture
+def remote_dir(tmp_path):
+    (tmp_path / "configuration_tiny_remote.py").write_text(_CONFIG_CODE)
+    (tmp_path / "modeling_tiny_remote.py").write_text(_MODEL_CODE)
+    config = {
+        "model_type": "tiny_remote",
+        "architectures": ["TinyRemoteForCausalLM"],
+        "auto_map": {
+            "AutoConfig": "configuration_tiny_remote.TinyRemoteConfig",
+            "AutoModelForCausalLM": "modeling_tiny_remote.TinyRemoteForCausalLM",
+        },
+        "vocab_size": 64,
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    return tmp_path
+
+
+def test_own_code_is_not_run_without_the_flag(remote_dir, capsys):
+    assert main(["show", str(remote_dir)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "--trust-remote-code" in err
+    assert not (remote_dir / "EXECUTED").exists()
+
+
+def test_own_code_runs_with_the_flag_and_peft_agrees(remote_dir, capsys):
+    assert main(["show", str(remote_dir), "--trust-remote-code", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["verification"]["match"]
+    assert set(doc["presets"]["all-linear"]["target_modules"]) == {"wq", "wk", "wv", "wo", "up", "down"}
+    assert resolve(str(remote_dir), trust_remote_code=True).trust_remote_code
+
+
+def test_legacy_refinedweb_config_maps_onto_falcon(tmp_path):
+    legacy = {"model_type": "RefinedWebModel", "architectures": ["RWForCausalLM"], "vocab_size": 128,
+              "hidden_size": 64, "n_head": 4, "n_layer": 2, "multi_query": True, "parallel_attn": True,
+              "bias": False, "auto_map": {"AutoConfig": "configuration_RW.RWConfig"}}
+    (tmp_path / "config.json").write_text(json.dumps(legacy))
+    a = modscope.analyze(tmp_path)
+    assert a.model_type == "falcon" and a.architecture == "FalconForCausalLM"
+    assert any("legacy model_type 'RefinedWebModel'" in n for n in a.notes)
+    assert a.suggest("qv").target_modules_list == ["query_key_value"]
