@@ -13,6 +13,7 @@ import difflib
 import json
 import re
 from dataclasses import dataclass, field, replace
+from itertools import combinations
 from pathlib import Path
 from typing import Any
 
@@ -308,11 +309,22 @@ def _bias_params(analysis: Any, bias: str, rows: tuple[AdaptedLayer, ...], saved
         return 0, 0
     graph = analysis.graph.graph
     if bias == "all":
-        owners = [n for n, d in graph.nodes(data=True) if "bias" in d["shapes"]]
+        owners = [n for n, d in graph.nodes(data=True) if "bias" in d["shapes"] and not _tied_bias(d)]
     else:  # lora_only: the biases of the wrapped layers
         owners = list(dict.fromkeys(row.layer.module for row in rows if "bias" in graph.nodes[row.layer.module]["shapes"]))
     owners = [n for n in owners if not any(n == s or n.startswith(s + ".") for s in saved)]
     return sum(_numel(graph.nodes[n]["shapes"]["bias"]) for n in owners), len(owners)
+
+
+def _tied_bias(data: dict) -> bool:
+    """Whether a module's bias is a tensor seen earlier (e.g. BERT's decoder.bias is cls.predictions.bias): the
+    graph counts each tensor once, so the module's shortfall is made of its tied tensors; is the bias one of them?"""
+    sizes = {name: _numel(shape) for name, shape in data["shapes"].items()}
+    shortfall = sum(sizes.values()) - data["params"]
+    if not shortfall:
+        return False
+    others = [size for name, size in sizes.items() if name != "bias"]
+    return not any(sum(c) == shortfall for k in range(len(others) + 1) for c in combinations(others, k))
 
 
 def _numel(shape: tuple) -> int:
