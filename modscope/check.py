@@ -128,15 +128,16 @@ def _count(analysis: Any, original: Any, task_type: str) -> CountReport:
     if task_type == "SEQ_CLS":
         config.modules_to_save = list(config.modules_to_save or []) + _SEQ_CLS_HEADS
     _peft_rewrites(analysis, config, ada)
-    if config.target_modules is None and not config.target_parameters:
+    if config.target_modules is None:  # PEFT fills in its default, even beside target_parameters
         from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as defaults
 
-        if analysis.model_type not in defaults:
+        if analysis.model_type in defaults:
+            config.target_modules = list(defaults[analysis.model_type])
+            warnings.append(f"no target_modules given: PEFT adds its default for {analysis.model_type}, "
+                            f"{config.target_modules}; set target_modules=[] to adapt only target_parameters")
+        elif not config.target_parameters:
             raise OptionError(f"no target_modules given and PEFT has no default for {analysis.model_type}: "
                               f"name them (see `modscope show {analysis.model_id}`)")
-        config.target_modules = list(defaults[analysis.model_type])
-        warnings.append(f"no target_modules given: PEFT uses its default for {analysis.model_type}, "
-                        f"{config.target_modules}")
     targets = config.target_modules
     if isinstance(targets, str) and targets.lower() == "all-linear":
         targets = config.target_modules = sorted(_all_linear(analysis, task_type))
@@ -170,7 +171,7 @@ def _count(analysis: Any, original: Any, task_type: str) -> CountReport:
     if not rows and not problems:
         raise OptionError(_nothing_matched(analysis, config))
     saved = _saved_modules(analysis, config.modules_to_save)
-    saved_params = sum(_subtree_params(analysis, m) for m in saved)
+    saved_params = sum(_copy_params(analysis, m) for m in saved)
     bias_params, bias_count = _bias_params(analysis, config.bias, rows, saved)
     adapter = sum(row.params for row in rows)
     warnings += _warnings(analysis, original, config, rows, excluded, saved, saved_params, bias_count, bias_params)
@@ -178,7 +179,7 @@ def _count(analysis: Any, original: Any, task_type: str) -> CountReport:
     return CountReport(
         model_id=analysis.model_id,
         method="AdaLoRA" if ada else "LoRA",
-        target_modules=targets if isinstance(targets, str) or targets is None else tuple(targets),
+        target_modules=targets if isinstance(targets, str) or targets is None else tuple(sorted(targets)),
         target_parameters=tuple(config.target_parameters or ()),
         rows=rows,
         roles=_role_totals(rows),
@@ -206,7 +207,7 @@ def _peft_rewrites(analysis: Any, config: Any, ada: bool) -> None:
     from peft.utils.transformers_weight_conversion import convert_peft_config_for_transformers
 
     try:
-        convert_peft_config_for_transformers(config, analysis.fresh_model(), None)
+        convert_peft_config_for_transformers(config, _model(analysis), None)
     except ValueError as exc:
         raise OptionError(f"PEFT cannot convert these targets on {analysis.model_type}: {exc}") from None
 
@@ -294,44 +295,34 @@ def _saved_modules(analysis: Any, modules_to_save: Any) -> tuple[str, ...]:
     return tuple(saved)
 
 
-def _subtree_params(analysis: Any, module: str) -> int:
-    """Parameters of a module and its children: the size of the copy modules_to_save trains."""
-    total = 0
-    for node, data in analysis.graph.graph.nodes(data=True):
-        if node == module or node.startswith(module + "."):
-            total += sum(_numel(s) for s in data["shapes"].values())
-    return total
+def _model(analysis: Any) -> Any:
+    """The analysis's meta model, for what only the tensors tell (which are tied); reading it changes nothing,
+    so it stays the spare for the next injection."""
+    if not analysis._spare:
+        analysis._spare.append(analysis.fresh_model())
+    return analysis._spare[0]
+
+
+def _copy_params(analysis: Any, module: str) -> int:
+    """Size of the deep copy modules_to_save trains: the module's tensors, each once."""
+    return sum(p.numel() for p in _model(analysis).get_submodule(module).parameters())
 
 
 def _bias_params(analysis: Any, bias: str, rows: tuple[AdaptedLayer, ...], saved: tuple[str, ...]) -> tuple[int, int]:
     """(parameters, tensors) of the biases ``bias`` makes trainable; modules_to_save originals stay frozen."""
     if bias == "none":
         return 0, 0
-    graph = analysis.graph.graph
-    if bias == "all":
-        owners = [n for n, d in graph.nodes(data=True) if "bias" in d["shapes"] and not _tied_bias(d)]
+    model = _model(analysis)
+    if bias == "all":  # named_parameters() yields a tied bias once, under its first name
+        found = {name: p for name, p in model.named_parameters() if name == "bias" or name.endswith(".bias")}
     else:  # lora_only: the biases of the wrapped layers
-        owners = list(dict.fromkeys(row.layer.module for row in rows if "bias" in graph.nodes[row.layer.module]["shapes"]))
-    owners = [n for n in owners if not any(n == s or n.startswith(s + ".") for s in saved)]
-    return sum(_numel(graph.nodes[n]["shapes"]["bias"]) for n in owners), len(owners)
-
-
-def _tied_bias(data: dict) -> bool:
-    """Whether a module's bias is a tensor seen earlier (e.g. BERT's decoder.bias is cls.predictions.bias): the
-    graph counts each tensor once, so the module's shortfall is made of its tied tensors; is the bias one of them?"""
-    sizes = {name: _numel(shape) for name, shape in data["shapes"].items()}
-    shortfall = sum(sizes.values()) - data["params"]
-    if not shortfall:
-        return False
-    others = [size for name, size in sizes.items() if name != "bias"]
-    return not any(sum(c) == shortfall for k in range(len(others) + 1) for c in combinations(others, k))
-
-
-def _numel(shape: tuple) -> int:
-    n = 1
-    for s in shape:
-        n *= s
-    return n
+        found = {}
+        for row in rows:
+            b = getattr(model.get_submodule(row.layer.module), "bias", None)
+            if b is not None and all(b is not p for p in found.values()):
+                found[f"{row.layer.module}.bias"] = b
+    kept = [p for name, p in found.items() if not any(name.startswith(s + ".") for s in saved)]
+    return sum(p.numel() for p in kept), len(kept)
 
 
 def _role_totals(rows: tuple[AdaptedLayer, ...]) -> tuple[RoleTotal, ...]:
@@ -350,10 +341,16 @@ def _looks_like_regex(text: str) -> bool:
 
 def _close_names(analysis: Any, wanted: str, params: bool = False) -> list[str]:
     """The real names nearest to ``wanted``: leaf names, or dotted suffixes of the same depth."""
+    from modscope.roles import _name_hint
+
     depth = wanted.count(".") + 1
     names = analysis.param_names if params else [l.name for l in analysis.layers if l.parameter is None]
     candidates = sorted({".".join(n.split(".")[-depth:]) for n in names})
-    return difflib.get_close_matches(wanted, candidates, n=3, cutoff=0.4)
+    close = difflib.get_close_matches(wanted, candidates, n=3, cutoff=0.4)
+    # what the name means, found under this model's own name (q_proj -> BERT's query)
+    role = None if params else _name_hint(wanted.rpartition(".")[2])
+    same_role = [l.leaf for l in analysis.layers if role and l.role == role and l.part == "language"]
+    return list(dict.fromkeys(same_role[:1] + close))
 
 
 def _nothing_matched(analysis: Any, config: Any) -> str:
@@ -362,24 +359,34 @@ def _nothing_matched(analysis: Any, config: Any) -> str:
     close = list(dict.fromkeys(c for w in words for c in _close_names(analysis, re.sub(r"[^\w.]", "", w))))
     close += [c for t in config.target_parameters or () for c in _close_names(analysis, t, params=True)]
     hint = f"closest real names: {', '.join(close)}" if close else f"see `modscope show {analysis.model_id}`"
-    what = f"target_modules={targets!r}" + (f", target_parameters={list(config.target_parameters)}"
+    hint += "; " + _list_hint(analysis, targets) if _list_hint(analysis, targets) else ""
+    shown = targets if isinstance(targets, str) or targets is None else sorted(targets)
+    what = f"target_modules={shown!r}" + (f", target_parameters={list(config.target_parameters)}"
                                              if config.target_parameters else "")
     extra = " (with layers_to_transform)" if config.layers_to_transform is not None else ""
     return f"{what}{extra} matches nothing in {analysis.model_id}; {hint}"
+
+
+def _list_hint(analysis: Any, targets: Any) -> str | None:
+    """A string target that is really leaf names: PEFT fullmatches it against whole module names."""
+    if not isinstance(targets, str):
+        return None
+    words = [w for w in re.split(r"[\s,'\"\[\]|()]+", targets) if w]
+    leaves = {l.leaf for l in analysis.layers}
+    if words and all(w in leaves for w in words):
+        return f"{targets!r} looks like a list of leaf names: write target_modules={words!r} to adapt them"
+    return None
 
 
 def _warnings(analysis: Any, original: Any, config: Any, rows: tuple[AdaptedLayer, ...], excluded: list[str],
               saved: tuple[str, ...], saved_params: int, bias_count: int, bias_params: int) -> list[str]:
     out: list[str] = []
     targets = original.target_modules
-    names = [l.name for l in analysis.layers if l.parameter is None]
     if isinstance(targets, str) and targets.lower() != "all-linear":
         out.append(f"target_modules is one string, so PEFT reads it as a regex that must match whole module "
                    f"names ({len([r for r in rows if r.layer.parameter is None])} layers match)")
-        words = [w for w in re.split(r"[\s,'\"\[\]|()]+", targets) if w]
-        leaves = {n.rpartition(".")[2] for n in names}
-        if len(words) > 1 and all(w in leaves for w in words) or (len(words) == 1 and words[0] in leaves):
-            out.append(f"{targets!r} looks like a list of leaf names: write target_modules={words!r} to adapt them")
+        if _list_hint(analysis, targets):
+            out.append(_list_hint(analysis, targets))
     elif targets is not None and not isinstance(targets, str):
         for t in sorted(targets):
             if not any(n == t or n.endswith(f".{t}") for n in analysis.module_names) and \
@@ -475,7 +482,7 @@ def check_table(report: CountReport) -> Any:
 
     targets = report.target_modules
     title = f"{report.method} check on {report.model_id}: target_modules=" + (
-        f"r{targets!r} (regex)" if isinstance(targets, str) else repr(list(targets or [])))
+        f"r'{targets}' (regex)" if isinstance(targets, str) else repr(list(targets or [])))
     if report.target_parameters:
         title += f", target_parameters={list(report.target_parameters)}"
     lines = [f"✘ {p}" for p in report.problems] + [f"! {w}" for w in report.warnings]

@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _show(args)
         return _catalog(args)
     except ModscopeError as exc:
-        print(f"modscope: error: {exc}", file=sys.stderr)
+        print("modscope: error: " + " ".join(str(exc).split()), file=sys.stderr)  # always one line
         return 2
     except KeyboardInterrupt:
         print("modscope: interrupted", file=sys.stderr)
@@ -92,7 +92,10 @@ def _show(args: argparse.Namespace) -> int:
         if not chosen.layers:
             from modscope.errors import OptionError
 
-            raise OptionError(f"preset {args.preset!r} selects no layer of {analysis.model_id}; try another preset")
+            raise OptionError(
+                f"preset {args.preset!r} selects no layer of {analysis.model_id}'s language model; try another"
+                " preset, or --include-vision / --include-projector for the towers"
+            )
         report = None
         if not args.no_verify:
             if status:

@@ -17,7 +17,7 @@ from typing import Any
 from modscope import catalog
 from modscope.errors import ConfigError, ModelNotFoundError, RemoteCodeError
 
-HUB_TIMEOUT_S = 8.0
+HUB_TIMEOUT_S = 6.0
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 # Model types transformers once accepted and now serves under another name:
@@ -77,7 +77,8 @@ def _not_found_message(name: str) -> str:
     hint = catalog.close_matches(name)
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
     where = "not a local path, not in the Hugging Face cache, not in the catalog"
-    where += " (HF_HUB_OFFLINE is set, Hub not asked)" if offline else ", and the Hub did not answer"
+    where += (" (HF_HUB_OFFLINE is set, Hub not asked)" if offline
+              else ", and the Hub did not answer (set HF_HUB_OFFLINE=1 to work from the catalog without asking it)")
     fix = f"did you mean {', '.join(hint)}?" if hint else "see `modscope catalog` or give a local directory with config.json"
     return f"unknown model {name!r}: {where}; {fix}"
 
@@ -212,9 +213,14 @@ def _from_hub(repo_id: str) -> Path | None:
     result: dict[str, Path] = {}
 
     def fetch() -> None:
-        try:
+        import logging
+        import socket
+
+        try:  # a quick probe first: huggingface_hub would retry an unreachable host for many seconds
+            socket.create_connection(("huggingface.co", 443), timeout=HUB_TIMEOUT_S / 3).close()
             from huggingface_hub import hf_hub_download
 
+            logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
             result["path"] = Path(hf_hub_download(repo_id, "config.json", etag_timeout=HUB_TIMEOUT_S / 2))
         except Exception:  # unreachable, unknown repo, gated: all mean "not from the Hub"
             pass

@@ -107,20 +107,23 @@ class ScanReport:
 
 def reason_kind(t: TypeScan) -> str:
     """A short category for why a model type did not pass, for the summary."""
-    if t.status == "analysed":
-        bad = [p.preset for p in t.presets if not p.match and not p.empty]
-        return f"mismatch with PEFT ({', '.join(bad)})"
     text = t.reason or ""
-    package = re.search(r"requires? (?:the )?(\w[\w-]*) librar|No module named '?([\w.]+)|needs a package .*?: (\w+)", text)
-    if "needs a package" in text or "requires the" in text or "No module named" in text:
-        name = next((g for g in package.groups() if g), "a package") if package else "a package"
-        return f"needs {name}"
-    if t.status == "timeout":
-        return "over the time budget"
-    if t.status == "failed":
-        return f"modscope error: {text.split(':')[0]}"
-    head = re.sub(r"\d+", "N", text.split(": ", 2)[-1])[:70]
-    return f"not built: {head}"
+    if t.status == "analysed":
+        bad = [p for p in t.presets if not p.match and not p.empty]
+        errors = {p.problem for p in bad}
+        if len(bad) == len([p for p in t.presets if not p.empty]) and len(errors) == 1 and "refused" in bad[0].problem:
+            return "PEFT refuses every preset: " + bad[0].problem.split(": ", 1)[1][:60]
+        return f"mismatch with PEFT ({', '.join(p.preset for p in bad)})"
+    if t.status in ("timeout", "failed"):
+        return "over the time budget" if t.status == "timeout" else f"modscope error: {text.split(':')[0]}"
+    package = re.search(r"needs a package that is not installed: .*?(?:No module named '?|requires the )([\w.-]+)", text)
+    if "needs a package" in text:
+        return f"needs {package.group(1) if package else 'a package that is not installed'}"
+    if "Unrecognized configuration class" in text:
+        return "no Auto model class (a sub-config of a larger model)"
+    if text.startswith("no default config"):
+        return "no default config"
+    return "the default config does not build: " + re.sub(r"\d+", "N", text.split(": ", 2)[-1])[:60]
 
 
 def all_model_types() -> tuple[str, ...]:
@@ -134,9 +137,23 @@ def reduced_config(model_type: str, layers: int = 2) -> Any:
     from transformers import AutoConfig
 
     config = AutoConfig.for_model(model_type)
-    seen: set[int] = set()
-    _reduce(config, layers, seen)
+    _reduce(config, layers, set())
     return config
+
+
+def _int(config: Any, name: str) -> int | None:
+    try:  # some configs refuse a global read or write of a per-layer attribute
+        value = getattr(config, name, None)
+    except Exception:
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _set(config: Any, name: str, value: Any) -> None:
+    try:
+        setattr(config, name, value)
+    except Exception:  # e.g. funnel's num_hidden_layers is derived from block_sizes
+        pass
 
 
 def _reduce(config: Any, layers: int, seen: set[int]) -> None:
@@ -146,35 +163,39 @@ def _reduce(config: Any, layers: int, seen: set[int]) -> None:
         return
     seen.add(id(config))
     for name in _DEPTH:
-        value = getattr(config, name, None)
-        if isinstance(value, int) and not isinstance(value, bool) and value > layers:
-            setattr(config, name, layers)
-            _truncate_lists(config, value, layers)
+        value = _int(config, name)
+        if value is not None and value > layers:
+            _set(config, name, layers)
+            _shorten_per_layer_lists(config, value, layers)
     for name in _FIRST_DENSE:
-        value = getattr(config, name, None)
-        if isinstance(value, int) and not isinstance(value, bool) and value >= layers:
-            setattr(config, name, max(layers - 1, 0))
+        value = _int(config, name)
+        if value is not None and value >= layers:
+            _set(config, name, max(layers - 1, 0))
     for name in _EXPERTS:
-        value = getattr(config, name, None)
-        if isinstance(value, int) and not isinstance(value, bool) and value > MAX_EXPERTS:
-            setattr(config, name, MAX_EXPERTS)
+        value = _int(config, name)
+        if value is not None and value > MAX_EXPERTS:
+            _set(config, name, MAX_EXPERTS)
             for k in _TOP_K:
-                top = getattr(config, k, None)
-                if isinstance(top, int) and not isinstance(top, bool) and top > MAX_EXPERTS // 2:
-                    setattr(config, k, MAX_EXPERTS // 2)
+                top = _int(config, k)
+                if top is not None and top > MAX_EXPERTS // 2:
+                    _set(config, k, MAX_EXPERTS // 2)
             for k in ("n_group", "topk_group"):  # DeepSeek's grouped routing must divide the experts
-                if isinstance(getattr(config, k, None), int):
-                    setattr(config, k, 1)
+                if _int(config, k) is not None:
+                    _set(config, k, 1)
     for value in list(vars(config).values()):
         if isinstance(value, PretrainedConfig):
             _reduce(value, layers, seen)
 
 
-def _truncate_lists(config: Any, old: int, new: int) -> None:
-    """Per-layer lists (layer_types, mlp_only_layers as flags, ...) follow the new depth."""
+def _shorten_per_layer_lists(config: Any, old: int, new: int) -> None:
+    """Per-layer lists (layer_types, mlp_layer_types, ...) follow the new depth, keeping one layer of each
+    kind where they fit (dense then sparse, sliding then full), so that every kind of block is scanned."""
     for name, value in list(vars(config).items()):
-        if isinstance(value, list) and len(value) == old:
-            setattr(config, name, value[:new])
+        if not isinstance(value, list) or len(value) != old:
+            continue
+        firsts = list({repr(v): i for i, v in reversed(list(enumerate(value)))}.values())[::-1][:new]
+        rest = [i for i in range(old) if i not in firsts][: new - len(firsts)]
+        _set(config, name, [value[i] for i in sorted(firsts + rest)])
 
 
 class _OverBudget(Exception):
@@ -209,12 +230,15 @@ def scan_type(model_type: str, *, layers: int = 2, r: int = 4, budget: float = T
     """Build ``model_type`` from its reduced default config and check every preset with PEFT; never raises."""
     import warnings
 
-    from modscope.analysis import analyze, verify
+    from transformers import AutoConfig
+
+    from modscope.analysis import analyze
     from modscope.errors import BuildError
 
     start = time.perf_counter()
     analysis = None
     checks: list[PresetCheck] = []
+    warned: list[str] = []
     try:
         with warnings.catch_warnings(), _budget(budget):
             warnings.simplefilter("ignore")
@@ -225,27 +249,41 @@ def scan_type(model_type: str, *, layers: int = 2, r: int = 4, budget: float = T
                                 seconds=time.perf_counter() - start)
             try:
                 analysis = analyze(config)
-            except BuildError as exc:
-                return TypeScan(model_type, "not built", str(exc), seconds=time.perf_counter() - start)
-            for preset in PRESETS:
-                plan = analysis.suggest(preset)
-                check = PresetCheck(preset, plan.target_modules, plan.target_parameters, len(plan.layers),
-                                    plan.trainable_params(r), None, False)
-                if plan.layers:
-                    report = verify(analysis, plan, r=r)
-                    check = PresetCheck(preset, plan.target_modules, plan.target_parameters, len(plan.layers),
-                                        report.predicted, report.peft, report.match,
-                                        None if report.match else report.summary)
-                checks.append(check)
+            except BuildError as reduced_error:
+                try:  # the reduction may break a config's own consistency; the full one, on meta, costs little
+                    analysis = analyze(AutoConfig.for_model(model_type))
+                except BuildError as exc:
+                    return TypeScan(model_type, "not built", _build_reason(exc), seconds=time.perf_counter() - start)
+                warned.append(f"built at full depth: the reduced config failed ({reduced_error})")
+            checks = [_check(analysis, preset, r) for preset in PRESETS]
             differences = peft_differences(analysis)
     except _OverBudget as exc:
         return _partial(model_type, "timeout", str(exc), analysis, checks, start)
     except Exception as exc:  # a bug in modscope on this model type: recorded, the scan goes on
         return _partial(model_type, "failed", _one_line(exc), analysis, checks, start)
-    warned = tuple(f"'{c.preset}' selects no layer" for c in checks if c.empty)
-    warned += tuple(n for p in PRESETS for n in analysis.suggest(p).notes)
+    warned += [f"'{c.preset}' selects no layer" for c in checks if c.empty]
+    warned += [n for p in PRESETS for n in analysis.suggest(p).notes]
     return TypeScan(model_type, "analysed", None, analysis.architecture, _roles(analysis), tuple(checks),
                     differences, tuple(dict.fromkeys(warned)), time.perf_counter() - start)
+
+
+def _build_reason(exc: BaseException) -> str:
+    """The BuildError's line, completed from the error behind it where that line ends empty (ImportErrors
+    that start with a newline)."""
+    text = str(exc)
+    lines = [line for line in str(exc.__context__ or "").splitlines() if line.strip()]
+    return text + lines[0].strip() if text.endswith(": ") and lines else text
+
+
+def _check(analysis: Any, preset: str, r: int) -> PresetCheck:
+    from modscope.analysis import verify
+
+    plan = analysis.suggest(preset)
+    targets = (preset, plan.target_modules, plan.target_parameters, len(plan.layers))
+    if not plan.layers:
+        return PresetCheck(*targets, 0, None, False, "selects no layer")
+    report = verify(analysis, plan, r=r)
+    return PresetCheck(*targets, report.predicted, report.peft, report.match, None if report.match else report.summary)
 
 
 def _partial(model_type: str, status: str, reason: str, analysis: Any, checks: list, start: float) -> TypeScan:

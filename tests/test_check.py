@@ -84,10 +84,11 @@ def test_count_equals_peft(option):
 
 def test_options_change_the_count():
     """Each option must move the number (else the equality above could hold by accident)."""
-    base = count(analysis("llama"), dict(target_modules=["q_proj", "v_proj"], r=4)).trainable
-    for extra in (dict(use_dora=True), dict(bias="all"), dict(modules_to_save=["norm"]), dict(layers_to_transform=[0]),
-                  dict(rank_pattern={"v_proj": 8}), dict(exclude_modules=["model.layers.0.self_attn.v_proj"])):
-        assert count(analysis("llama"), dict(target_modules=["q_proj", "v_proj"], r=4, **extra)).trainable != base
+    base = count(analysis("qwen2"), dict(target_modules=["q_proj", "v_proj"], r=4)).trainable
+    for extra in (dict(use_dora=True), dict(bias="all"), dict(bias="lora_only"), dict(modules_to_save=["norm"]),
+                  dict(layers_to_transform=[0]), dict(rank_pattern={"v_proj": 8}),
+                  dict(exclude_modules=["model.layers.0.self_attn.v_proj"])):
+        assert count(analysis("qwen2"), dict(target_modules=["q_proj", "v_proj"], r=4, **extra)).trainable != base
 
 
 def test_accepts_peft_config_objects():
@@ -136,16 +137,18 @@ def test_nothing_matched_names_the_closest_real_names():
 
 def test_warnings_in_plain_words():
     llama = analysis("llama")
-    text = " | ".join(count(llama, dict(target_modules="q_proj|v_proj")).warnings)
-    assert "regex" in text and "looks like a list" in text and "['q_proj', 'v_proj']" in text
+    with pytest.raises(OptionError, match=r"looks like a list of leaf names: write .*\['q_proj', 'v_proj'\]"):
+        count(llama, dict(target_modules="q_proj|v_proj"))
+    text = " | ".join(count(llama, dict(target_modules=r".*\.(q_proj|v_proj)")).warnings)
+    assert "one string, so PEFT reads it as a regex" in text and "4 layers match" in text
     text = " | ".join(count(llama, dict(target_modules=["q_proj", "vproj"])).warnings)
     assert "'vproj' matches nothing" in text and "v_proj" in text
     text = " | ".join(count(llama, dict(target_modules=["q_proj", "lm_head", "embed_tokens"])).warnings)
     assert "heads" in text and "lm_head" in text and "embeddings" in text
     text = " | ".join(count(analysis("gpt2"), dict(target_modules=["c_attn"])).warnings)
     assert "fan_in_fan_out=True" in text
-    text = " | ".join(count(llama, dict(target_modules=["q_proj"], modules_to_save=["lm_head"], bias="all")).warnings)
-    assert "full copy of lm_head" in text and "counted in both trainable and total" in text
+    text = " | ".join(count(analysis("bert"), dict(target_modules=["query"], modules_to_save=["cls"], bias="all")).warnings)
+    assert "full copy of cls" in text and "counted in both trainable and total" in text
     assert "LayerNorm biases included" in text
     text = " | ".join(count(analysis("llava"), dict(target_modules=["q_proj"])).warnings)
     assert "vision/audio tower" in text
