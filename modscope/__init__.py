@@ -27,6 +27,7 @@ __all__ = [
     "Analysis",
     "BuildError",
     "ConfigError",
+    "CountReport",
     "ModelNotFoundError",
     "ModscopeError",
     "OptionError",
@@ -34,6 +35,7 @@ __all__ = [
     "TargetPlan",
     "VerifyReport",
     "analyze",
+    "count",
     "verify",
 ]
 
@@ -42,6 +44,8 @@ _LAZY = {
     "verify": "modscope.analysis",
     "Analysis": "modscope.analysis",
     "TargetPlan": "modscope.presets",
+    "count": "modscope.check",
+    "CountReport": "modscope.check",
     "VerifyReport": "modscope.inject",
 }
 

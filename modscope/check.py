@@ -13,7 +13,6 @@ import difflib
 import json
 import re
 from dataclasses import dataclass, field, replace
-from itertools import combinations
 from pathlib import Path
 from typing import Any
 

@@ -45,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--include-vision", action="store_true", help="adapt the vision/audio tower too")
     show.add_argument("--include-projector", action="store_true", help="adapt the multimodal projector too")
 
+    from modscope import check
+
+    check.add_parser(sub)
+
     cat = sub.add_parser("catalog", help="list the bundled offline catalog")
     cat.add_argument("query", nargs="?", help="substring of id or model type")
     cat.add_argument("--json", action="store_true")
@@ -59,6 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "show":
             return _show(args)
+        if args.command == "check":
+            from modscope import check
+
+            return check.run(args)
         return _catalog(args)
     except ModscopeError as exc:
         print("modscope: error: " + " ".join(str(exc).split()), file=sys.stderr)  # always one line

@@ -19,9 +19,10 @@ _DEPTH = ("num_hidden_layers", "num_layers", "n_layer", "n_layers", "encoder_lay
           "num_encoder_layers", "num_decoder_layers", "num_text_layers", "num_vision_layers")
 _EXPERTS = ("num_experts", "n_routed_experts", "num_local_experts", "moe_num_experts")
 _TOP_K = ("num_experts_per_tok", "top_k", "moe_topk", "num_selected_experts")
-# MoE types whose first layers are dense: keep one dense layer so that both kinds are scanned
+# MoE types whose first layers are dense (and *_layer_offset/_period): keep one layer of each kind
 _FIRST_DENSE = ("first_k_dense_replace", "first_dense_layers", "num_dense_layers")
 MAX_EXPERTS = 8
+MAX_LAYER_KINDS = 4  # hybrid models keep one layer of each kind, up to this depth
 TIME_BUDGET_S = 60.0
 
 
@@ -164,13 +165,15 @@ def _reduce(config: Any, layers: int, seen: set[int]) -> None:
     seen.add(id(config))
     for name in _DEPTH:
         value = _int(config, name)
-        if value is not None and value > layers:
-            _set(config, name, layers)
-            _shorten_per_layer_lists(config, value, layers)
-    for name in _FIRST_DENSE:
+        depth = max(layers, min(_layer_kinds(config, value or 0), MAX_LAYER_KINDS))
+        if value is not None and value > depth:
+            _set(config, name, depth)
+            _shorten_per_layer_lists(config, value, depth)
+    for name in _FIRST_DENSE + tuple(n for n in vars(config) if n.endswith(("_layer_offset", "_layer_period"))):
         value = _int(config, name)
-        if value is not None and value >= layers:
-            _set(config, name, max(layers - 1, 0))
+        limit = layers if name.endswith("_period") else max(layers - 1, 0)
+        if value is not None and value > limit:  # Jamba's attention every 8th layer from the 4th: keep one
+            _set(config, name, limit)
     for name in _EXPERTS:
         value = _int(config, name)
         if value is not None and value > MAX_EXPERTS:
@@ -185,6 +188,12 @@ def _reduce(config: Any, layers: int, seen: set[int]) -> None:
     for value in list(vars(config).values()):
         if isinstance(value, PretrainedConfig):
             _reduce(value, layers, seen)
+
+
+def _layer_kinds(config: Any, depth: int) -> int:
+    """The most kinds of layer a per-layer list of this depth names (e.g. mamba, attention, moe, mlp)."""
+    lists = [v for v in vars(config).values() if isinstance(v, list) and len(v) == depth]
+    return max((len({repr(x) for x in v}) for v in lists), default=0)
 
 
 def _shorten_per_layer_lists(config: Any, old: int, new: int) -> None:

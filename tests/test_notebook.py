@@ -1,0 +1,38 @@
+"""notebooks/check_param_counts.ipynb: committed with outputs showing matching numbers, and runs clean from scratch."""
+
+import re
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "check_param_counts.ipynb"
+
+
+def _text(nb):
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            parts.append(out.get("text", ""))
+            parts.extend(str(v) for v in out.get("data", {}).values())
+    return "\n".join(parts)
+
+
+def _agreement(text):
+    return re.search(r"modscope and PEFT agree: ([\d,]+) trainable of ([\d,]+)", text)
+
+
+def test_committed_outputs_show_matching_numbers():
+    text = _text(nbformat.read(NOTEBOOK, as_version=4))
+    assert _agreement(text) and "trainable params: 4,399,104 || all params: 498,431,872" in text
+    assert "verified with PEFT" in text
+
+
+def test_notebook_runs_clean_from_scratch(tmp_path):
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    for cell in nb.cells:
+        cell.outputs = [] if cell.cell_type == "code" else cell.get("outputs")
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    fresh = _agreement(_text(nb))
+    committed = _agreement(_text(nbformat.read(NOTEBOOK, as_version=4)))
+    assert fresh and fresh.groups() == committed.groups()

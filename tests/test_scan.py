@@ -1,0 +1,167 @@
+"""``modscope scan``: model types built from their default configs (depth reduced), every preset
+checked against a real PEFT injection, and PEFT's own defaults compared in words.
+The full scan over every model type runs with MODSCOPE_FULL_SCAN=1."""
+
+import argparse
+import json
+import os
+
+import pytest
+
+import modscope
+from modscope import scan as scanning
+from modscope.presets import PRESETS
+
+SAMPLE = (
+    # the families the issue pins
+    "llama", "qwen2", "mistral", "gemma2", "phi", "phi3", "falcon", "bloom", "gpt_neox", "gptj", "gpt_neo",
+    "gpt2", "gpt_bigcode", "opt", "codegen", "mpt", "t5", "mt5", "bart", "bert", "roberta", "electra",
+    "deberta", "deberta-v2", "layoutlm", "mixtral", "qwen2_moe", "qwen3_moe", "deepseek_v3", "llava",
+    "qwen2_vl", "blip-2", "whisper",
+    # more of PEFT's mapped types, MoE, hybrid, vision and encoder-decoder families
+    "xlm-roberta", "llama4", "gemma", "gemma3_text", "gemma3", "qwen3", "stablelm", "rwkv", "starcoder2",
+    "granite", "granitemoe", "olmoe", "phimoe", "deepseek_v2", "jamba", "qwen3_next", "clip", "siglip", "vit",
+    "idefics2", "mllama", "qwen2_5_vl", "paligemma", "albert", "distilbert", "pegasus", "m2m_100", "wav2vec2",
+)
+
+_SCANS: dict = {}
+_ANALYSES: dict = {}
+
+
+def scanned(model_type):
+    if model_type not in _SCANS:
+        _SCANS[model_type] = scanning.scan_type(model_type)
+    return _SCANS[model_type]
+
+
+def analysis(model_type):
+    if model_type not in _ANALYSES:
+        _ANALYSES[model_type] = modscope.analyze(scanning.reduced_config(model_type))
+    return _ANALYSES[model_type]
+
+
+@pytest.mark.parametrize("model_type", SAMPLE)
+def test_sample_builds_and_every_preset_matches_peft(model_type):
+    t = scanned(model_type)
+    assert t.status == "analysed", t.reason
+    assert [c.preset for c in t.presets] == list(PRESETS)
+    for check in t.presets:
+        assert not check.empty, f"{check.preset} selects no layer of {model_type}"
+        assert check.match, check.problem
+        assert check.peft == check.predicted
+
+
+def test_reduced_config_keeps_each_kind_of_layer():
+    deepseek = scanning.reduced_config("deepseek_v3")
+    assert deepseek.num_hidden_layers == 2 and deepseek.first_k_dense_replace == 1  # one dense, one MoE layer
+    assert deepseek.n_routed_experts <= scanning.MAX_EXPERTS
+    hybrid = scanning.reduced_config("qwen3_next")
+    assert set(hybrid.layer_types) == {"linear_attention", "full_attention"}
+    vlm = scanning.reduced_config("llava")
+    assert vlm.text_config.num_hidden_layers == 2 and vlm.vision_config.num_hidden_layers == 2
+
+
+def test_types_that_cannot_be_built_get_a_one_line_reason():
+    report = scanning.scan(["detr", "colpali", "llama"])
+    by_type = {t.model_type: t for t in report.results}
+    assert by_type["llama"].match
+    for model_type in ("detr", "colpali"):
+        t = by_type[model_type]
+        assert t.status == "not built" and not t.built and "\n" not in t.reason and t.reason
+    assert "timm" in by_type["detr"].reason
+    reasons = report.failures_by_reason()
+    assert reasons["needs timm"] == ["detr"]
+
+
+# PEFT's own mapping (target_modules=None) against modscope's qv, where PEFT has one. Where the two genuinely
+# differ the test is a strict xfail that says how: it fails the day they start to agree.
+_MAPPING_DIFFERS = {
+    "phi": "PEFT's mapping adds the MLP's fc1 and fc2 to q_proj and v_proj",
+    "rwkv": "PEFT's mapping adds key/value/receptance/output of both time and channel mixing",
+    "mixtral": "PEFT raises on target_modules=None for its converted MoE types",
+    "llama4": "PEFT's q_proj/v_proj also adapt the vision tower; modscope's qv keeps to the language model",
+}
+
+
+def _mapped_sample():
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as mapping
+
+    return [
+        pytest.param(m, marks=pytest.mark.xfail(strict=True, reason=_MAPPING_DIFFERS[m])) if m in _MAPPING_DIFFERS
+        else m
+        for m in SAMPLE if m in mapping
+    ]
+
+
+@pytest.mark.parametrize("model_type", _mapped_sample())
+def test_qv_agrees_with_peft_default_mapping(model_type):
+    a = analysis(model_type)
+    assert scanning.peft_wrapped(a, None) == a.suggest("qv").wrapped
+
+
+def test_mapped_sample_is_large():
+    assert len(_mapped_sample()) >= 30
+
+
+def test_peft_differences_on_moe_in_words():
+    a = analysis("deepseek_v3")
+    words = scanning.peft_differences(a)
+    added = next(w for w in words if w.startswith('target_modules="all-linear": PEFT would also adapt'))
+    assert "router" in added
+    dropped = next(w for w in words if w.startswith('target_modules="all-linear": PEFT would leave out'))
+    assert "dense MLP" in dropped and "shared-expert" in dropped
+    assert any(w.startswith("target_modules=None: PEFT raises") for w in words)
+    # the words are PEFT's real behaviour: the router PEFT adds is what modscope adds on request
+    ours = a.suggest("all-linear", router=True).wrapped
+    assert scanning.peft_wrapped(a, "all-linear") - a.suggest("all-linear").wrapped <= ours
+
+
+def test_peft_differences_on_vision_language_model_in_words():
+    a = analysis("llava")
+    added = next(w for w in scanning.peft_differences(a) if "PEFT would also adapt" in w)
+    assert "vision tower" in added and "projector" in added
+    theirs = scanning.peft_wrapped(a, "all-linear")
+    assert theirs == a.suggest("all-linear", vision=True, projector=True).wrapped
+
+
+def test_no_differences_where_peft_agrees():
+    assert scanning.peft_differences(analysis("llama")) == ()
+
+
+def _cli(argv):
+    parser = argparse.ArgumentParser(prog="modscope")
+    scanning.add_parser(parser.add_subparsers(dest="command"))
+    return scanning.run(parser.parse_args(argv))
+
+
+def test_cli_json(capsys):
+    assert _cli(["scan", "llama", "detr", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["model_types"] == 2 and document["built"] == 1 and document["matched"] == 1
+    llama = next(r for r in document["results"] if r["model_type"] == "llama")
+    assert [p["preset"] for p in llama["presets"]] == list(PRESETS)
+    assert all(p["match"] and p["peft"] == p["predicted"] for p in llama["presets"])
+
+
+def test_cli_table_and_sample(capsys):
+    assert _cli(["scan", "gpt2", "llava", "detr", "--all", "--sample", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "gpt2" in out and "llava" in out and "detr" not in out
+    assert "all presets equal PEFT" in out
+
+
+def test_cli_rejects_unknown_model_type():
+    with pytest.raises(modscope.OptionError, match="no_such_type"):
+        _cli(["scan", "no_such_type"])
+
+
+@pytest.mark.skipif(os.environ.get("MODSCOPE_FULL_SCAN") != "1", reason="set MODSCOPE_FULL_SCAN=1 for the full scan")
+def test_full_scan():
+    report = scanning.scan()
+    crashed = [(t.model_type, t.reason) for t in report.results if t.status in ("failed", "timeout")]
+    assert not crashed
+    peft_refuses = [t for t in report.built if scanning.reason_kind(t).startswith("PEFT refuses every preset")]
+    mismatched = [(t.model_type, [c.problem for c in t.presets if not c.match and not c.empty])
+                  for t in report.built if not t.match and t not in peft_refuses]
+    assert not mismatched
+    assert len(report.matched) >= 0.95 * len(report.built)
