@@ -31,7 +31,8 @@ def test_committed_outputs_show_matching_numbers():
 def test_notebook_runs_clean_from_scratch(tmp_path):
     nb = nbformat.read(NOTEBOOK, as_version=4)
     for cell in nb.cells:
-        cell.outputs = [] if cell.cell_type == "code" else cell.get("outputs")
+        if cell.cell_type == "code":
+            cell.outputs = []
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     fresh = _agreement(_text(nb))
     committed = _agreement(_text(nbformat.read(NOTEBOOK, as_version=4)))
