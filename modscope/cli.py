@@ -45,9 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--include-vision", action="store_true", help="adapt the vision/audio tower too")
     show.add_argument("--include-projector", action="store_true", help="adapt the multimodal projector too")
 
-    from modscope import check
+    from modscope import check, scan
 
     check.add_parser(sub)
+    scan.add_parser(sub)
 
     cat = sub.add_parser("catalog", help="list the bundled offline catalog")
     cat.add_argument("query", nargs="?", help="substring of id or model type")
@@ -63,10 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "show":
             return _show(args)
-        if args.command == "check":
-            from modscope import check
+        if args.command in ("check", "scan"):
+            import importlib
 
-            return check.run(args)
+            return importlib.import_module(f"modscope.{args.command}").run(args)
         return _catalog(args)
     except ModscopeError as exc:
         print("modscope: error: " + " ".join(str(exc).split()), file=sys.stderr)  # always one line
@@ -104,11 +105,16 @@ def _show(args: argparse.Namespace) -> int:
                 f"preset {args.preset!r} selects no layer of {analysis.model_id}'s language model; try another"
                 " preset, or --include-vision / --include-projector for the towers"
             )
-        report = None
+        report, differences = None, ()
         if not args.no_verify:
             if status:
                 status.update("verifying with a real PEFT injection…")
             report = verify_plan(analysis.fresh_model(), chosen, verify_r)
+            if _peft_defaults_surprise(analysis):
+                from modscope.scan import peft_differences
+
+                status and status.update("comparing with PEFT's own all-linear and default mapping…")
+                differences = peft_differences(analysis)
     finally:
         if status:
             status.stop()
@@ -117,12 +123,17 @@ def _show(args: argparse.Namespace) -> int:
 
         from modscope.render.json import show_document
 
-        print(json.dumps(show_document(analysis, plans, ranks, report), indent=2))
+        print(json.dumps(show_document(analysis, plans, ranks, report, differences), indent=2))
     else:
         from modscope.render.rich import show_view
 
-        console.print(show_view(analysis, plans, args.preset, ranks, verify_r, report))
+        console.print(show_view(analysis, plans, args.preset, ranks, verify_r, report, differences))
     return 0 if report is None or report.match else 1
+
+
+def _peft_defaults_surprise(analysis) -> bool:
+    """Where PEFT's own all-linear / default mapping differ from the presets: MoE and multimodal models."""
+    return any(l.group in ("experts", "router") or l.part != "language" for l in analysis.layers)
 
 
 def _catalog(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ for 3-D expert weights."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from modscope.formulas import lora_params, percent
@@ -16,7 +16,9 @@ PRESETS = ("qv", "attention", "mlp", "all-linear")
 DEFAULT_PRESET = "all-linear"
 _ATTENTION_GROUPS = {"attention", "cross_attention"}
 _MLP_GROUPS = {"mlp", "shared_experts", "experts"}
-_ADAPTABLE = {"linear", "conv1d", "embedding", "conv2d", "param"}
+# PEFT's _check_lora_target_modules_mamba raises on these leaf names in these model types
+_MAMBA_TYPES = {"falcon_h1", "mamba", "mamba2", "falcon_mamba", "nemotron_h"}
+_MAMBA_REFUSED = {"out_proj", "conv1d"}
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,14 @@ def plan(
 ) -> TargetPlan:
     """Compile a preset to ``target_modules`` / ``target_parameters`` that select exactly its layers."""
     chosen = select(layers, preset, extras)
-    return compile_plan(preset, chosen, module_names, param_names, total_params, model_type)
+    refused = [l for l in chosen if model_type in _MAMBA_TYPES and l.leaf in _MAMBA_REFUSED]
+    chosen = tuple(l for l in chosen if l not in refused)
+    result = compile_plan(preset, chosen, module_names, param_names, total_params, model_type)
+    if refused:
+        note = (f"PEFT refuses LoRA on {', '.join(sorted({l.leaf for l in refused}))} in {model_type} (Mamba) "
+                f"models; {len(refused)} such layer(s) left out")
+        result = replace(result, notes=(*result.notes, note))
+    return result
 
 
 def compile_plan(
@@ -158,7 +167,8 @@ def compile_plan(
     model_type: str,
 ) -> TargetPlan:
     notes: list[str] = []
-    rewritten = peft_rewritten_names(model_type) if any(l.kind == "param" for l in chosen) else frozenset()
+    # on converted MoE types PEFT rewrites these names (and a regex, into leaf names) whatever else is targeted
+    rewritten = peft_rewritten_names(model_type)
     modules = [l for l in chosen if l.kind != "param" and l.leaf not in rewritten]
     params = [l for l in chosen if l.kind == "param"]
     moved = [l for l in chosen if l.kind != "param" and l.leaf in rewritten]
@@ -193,8 +203,6 @@ def compile_plan(
 
 
 def _as_param(layer: Layer) -> Layer:
-    from dataclasses import replace
-
     return replace(layer, name=f"{layer.name}.weight", parameter="weight", kind="param")
 
 

@@ -60,7 +60,7 @@ class TypeScan:
 
     @property
     def built(self) -> bool:
-        return self.status in ("analysed", "failed") and bool(self.architecture)
+        return bool(self.architecture)  # set once the model is built, whatever happened after
 
     @property
     def match(self) -> bool:

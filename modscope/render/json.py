@@ -20,7 +20,8 @@ def plan_document(plan: TargetPlan, ranks: tuple[int, ...]) -> dict[str, Any]:
     }
 
 
-def show_document(analysis: Any, plans: dict[str, TargetPlan], ranks: tuple[int, ...], report: Any = None) -> dict:
+def show_document(analysis: Any, plans: dict[str, TargetPlan], ranks: tuple[int, ...], report: Any = None,
+                  peft_differences: tuple[str, ...] = ()) -> dict:
     return {
         "model": analysis.model_id,
         "source": analysis.source,
@@ -47,4 +48,5 @@ def show_document(analysis: Any, plans: dict[str, TargetPlan], ranks: tuple[int,
         ],
         "presets": {name: plan_document(plan, ranks) for name, plan in plans.items()},
         "verification": None if report is None else {**asdict(report), "match": report.match},
+        "peft_differences": list(peft_differences),
     }

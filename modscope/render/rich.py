@@ -156,7 +156,7 @@ def verification_text(report: Any) -> Text:
 
 
 def show_view(analysis: Any, plans: dict[str, TargetPlan], chosen: str, ranks: tuple[int, ...], r: int,
-              report: Any = None) -> Group:
+              report: Any = None, peft_differences: tuple[str, ...] = ()) -> Group:
     plan = plans[chosen]
     parts: list[Any] = [header(analysis), Text(""), module_tree(analysis), roles_table(analysis), Text("")]
     parts.append(Text(f"Suggested LoraConfig ('{chosen}' preset, r={r}):", style="bold"))
@@ -165,6 +165,9 @@ def show_view(analysis: Any, plans: dict[str, TargetPlan], chosen: str, ranks: t
     parts += [lora_config_code(plan, r), counts_table(analysis, plans, ranks, chosen)]
     if any(l.group == "experts" for l in plan.layers):
         parts.append(plan_summary(plan, r))
+    if peft_differences:
+        parts.append(Text("What PEFT's own defaults would do instead (injected for real):", style="bold"))
+        parts += [Text(f"  • {line}", style="yellow") for line in peft_differences]
     if report is not None:
         parts.append(verification_text(report))
     return Group(*parts)
