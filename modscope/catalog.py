@@ -21,6 +21,7 @@ class CatalogEntry:
     found_at: str = ""
     aliases: tuple[str, ...] = ()
     card_params: dict[str, str] | None = None
+    total_params: int | None = None  # as modscope builds it; stored so listing needs no torch
     path: Path | None = field(default=None, compare=False)
 
     @property
@@ -54,6 +55,7 @@ def entries() -> tuple[CatalogEntry, ...]:
                 found_at=raw.get("found_at", ""),
                 aliases=tuple(raw.get("aliases", ())),
                 card_params=raw.get("card_params"),
+                total_params=raw.get("total_params"),
                 path=path,
             )
         )

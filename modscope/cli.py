@@ -87,6 +87,11 @@ def _show(args: argparse.Namespace) -> int:
     from modscope.analysis import analyze
     from modscope.inject import verify_plan
 
+    if args.include_router and args.preset in ("qv", "attention"):
+        from modscope.errors import OptionError
+
+        raise OptionError(f"--include-router conflicts with --preset {args.preset}: the router is adapted with the "
+                          "MLP; use --preset mlp or all-linear")
     ranks = tuple(dict.fromkeys(args.r))
     verify_r = 8 if 8 in ranks else ranks[0]
     console = _console()
@@ -144,15 +149,17 @@ def _catalog(args: argparse.Namespace) -> int:
         import json
 
         rows = [{"id": e.id, "model_type": e.model_type, "architecture": e.architecture,
-                 "card_params": (e.card_params or {}).get("text"), "config_url": e.config_url} for e in found]
+                 "total_params": e.total_params, "card_params": (e.card_params or {}).get("text"),
+                 "config_url": e.config_url} for e in found]
         print(json.dumps(rows, indent=2))
         return 0
     from rich.table import Table
 
     table = Table(title=f"modscope catalog: {len(found)} model(s)", title_justify="left")
-    for column in ("id", "model type", "class", "card params"):
-        table.add_column(column)
+    for column in ("id", "model type", "class", "parameters"):
+        table.add_column(column, justify="right" if column == "parameters" else "left", overflow="fold")
     for e in found:
-        table.add_row(e.id, e.model_type, e.architecture, (e.card_params or {}).get("text", ""))
+        size = f"{e.total_params:,}" if e.total_params else "needs its own code"
+        table.add_row(e.id, e.model_type, e.architecture, size)
     _console().print(table)
     return 0

@@ -24,6 +24,11 @@ class VerifyReport:
     def match(self) -> bool:
         return self.error is None and self.peft == self.predicted and not self.missing and not self.extra
 
+    def __rich__(self) -> Any:
+        from modscope.render.rich import verification_text
+
+        return verification_text(self)
+
     @property
     def summary(self) -> str:
         if self.match:

@@ -10,7 +10,7 @@ from typing import Any
 
 from modscope.formulas import lora_params, percent
 from modscope.errors import OptionError
-from modscope.roles import ATTENTION_ROLES, ROLE_ORDER, Layer
+from modscope.roles import ROLE_ORDER, Layer
 
 PRESETS = ("qv", "attention", "mlp", "all-linear")
 DEFAULT_PRESET = "all-linear"
@@ -68,7 +68,7 @@ class TargetPlan:
         values: dict[str, Any] = {
             "r": r,
             "lora_alpha": alpha,
-            "target_modules": self.target_modules if isinstance(self.target_modules, str) else list(self.target_modules),
+            "target_modules": self.target_modules_list,
         }
         if self.target_parameters:
             values["target_parameters"] = list(self.target_parameters)
@@ -86,6 +86,16 @@ class TargetPlan:
         from peft import LoraConfig
 
         return LoraConfig(**self.lora_config_kwargs(r, lora_alpha, **kwargs))
+
+    def __rich__(self) -> Any:
+        from modscope.render.rich import plan_view
+
+        return plan_view(self)
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        from modscope.render.rich import mimebundle
+
+        return mimebundle(self)
 
     @property
     def target_modules_list(self) -> list[str] | str:

@@ -126,6 +126,9 @@ def _make(
     model_type = raw["model_type"]
     if model_type in CONFIG_MAPPING_NAMES:
         config = config_from_dict(raw)
+        if raw.get("tie_word_embeddings") is False and getattr(config, "tie_word_embeddings", False):
+            notes.append(f"config.json says tie_word_embeddings=false, but transformers ties {model_type}'s output "
+                         "and input embeddings: counts follow what transformers builds")
         return ResolvedConfig(config, model_id, source, location, tuple(notes))
     if not raw.get("auto_map"):
         raise ConfigError(

@@ -59,6 +59,10 @@ def test_missing_file(capsys):
     one_line_exit_2(capsys, ["show", "./no/such/dir"], "no such file or directory")
 
 
+def test_conflicting_options(capsys):
+    one_line_exit_2(capsys, ["show", "Qwen/Qwen2-0.5B", "--preset", "qv", "--include-router"], "conflicts")
+
+
 def test_no_hang_without_network_and_without_hf_hub_offline():
     env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
     start = time.monotonic()

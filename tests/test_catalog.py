@@ -31,7 +31,7 @@ def test_catalog_is_big_enough_and_ids_unique():
 def test_every_entry_shows_offline_verified_by_peft(entry, capsys):
     assert main(["show", entry.id, "--json", "--r", "8"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["source"] == "catalog" and doc["total_params"] > 0
+    assert doc["source"] == "catalog" and doc["total_params"] == entry.total_params > 0
     assert doc["verification"]["match"], doc["verification"]
 
 
@@ -103,7 +103,16 @@ PINNED_TOTALS = {
     "facebook/opt-6.7b": 6_658_473_984,
     "bert-base-uncased": 109_514_298,
     "microsoft/deberta-v3-base": 184_551_780,
+    # transformers 5 ties T5's lm_head to the shared embedding whatever config.json says (see the note)
+    "google/flan-t5-xxl": 11_003_736_064,
+    "bigscience/mt0-xxl": 11_896_598_528,
+    "Salesforce/codegen25-7b-multi": 6_895_702_016,
 }
+
+
+def test_forced_tie_is_explained():
+    a = modscope.analyze("google/flan-t5-xxl")
+    assert any("tie_word_embeddings=false" in note for note in a.notes)
 
 
 @pytest.mark.parametrize("model_id", sorted(PINNED_TOTALS))

@@ -151,6 +151,16 @@ def plan_summary(plan: TargetPlan, r: int) -> Table:
     return table
 
 
+def plan_view(plan: TargetPlan, ranks: tuple[int, ...] = (4, 8, 16, 32, 64, 128)) -> Group:
+    """A preset on its own (notebooks): its LoraConfig at r=8, and its count per rank."""
+    table = Table(title=f"'{plan.preset}': {len(plan.layers)} layers", title_justify="left")
+    for column in ("r", "trainable", "% of all"):
+        table.add_column(column, justify="right")
+    for r in ranks:
+        table.add_row(str(r), f"{plan.trainable_params(r):,}", f"{plan.trainable_percent(r):.4f}%")
+    return Group(lora_config_code(plan, 8), table)
+
+
 def verification_text(report: Any) -> Text:
     return Text(("✔ " if report.match else "✘ ") + report.summary, style="bold green" if report.match else "bold red")
 
