@@ -399,9 +399,8 @@ def scan_view(report: ScanReport, *, all_rows: bool = False) -> Any:
     table = Table(title="modscope scan", title_justify="left")
     for column in ("model type", "status", "class", "presets (predicted = PEFT at r=4)", "PEFT's own defaults"):
         table.add_column(column, overflow="fold")
-    for t in report.results:
-        if not all_rows and t.match:
-            continue
+    shown = [t for t in report.results if all_rows or not t.match]
+    for t in shown:
         presets = " ".join(f"{p.preset}{'' if p.match else '✘' if not p.empty else '∅'}" for p in t.presets)
         detail = presets if t.status == "analysed" else t.reason or ""
         table.add_row(t.model_type, t.status, t.architecture, detail, "\n".join(t.peft_differences))
@@ -414,8 +413,8 @@ def scan_view(report: ScanReport, *, all_rows: bool = False) -> Any:
     for reason, types in report.failures_by_reason().items():
         shown = ", ".join(types[:6]) + (", …" if len(types) > 6 else "")
         totals.add_row(f"{reason}: {shown}", str(len(types)))
-    footer = Text(f"{report.seconds:.0f} s, " + ", ".join(f"{k} {v}" for k, v in report.versions.items()))
-    return Group(table, totals, footer)
+    footer = Text(f"{report.seconds:.1f} s, " + ", ".join(f"{k} {v}" for k, v in report.versions.items()))
+    return Group(*([table] if shown else []), totals, footer)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -455,6 +454,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
-        Console().print(scan_view(report, all_rows=args.all))
+        Console().print(scan_view(report, all_rows=args.all or bool(args.model_types)))
     failed = [t for t in report.results if t.built and not t.match]
     return 1 if failed else 0
