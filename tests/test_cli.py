@@ -77,28 +77,31 @@ def _assert_one_line(err, words):
         assert word in lines[0], lines[0]
 
 
-def test_help_does_not_import_torch_transformers_or_peft():
+def _isolated(argv):
+    """Run ``main(argv)`` in a fresh interpreter: (the heavy modules it imported, what it printed)."""
     code = (
-        "import sys\n"
+        "import contextlib, io, json, sys\n"
         "from modscope.cli import main\n"
-        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-        "heavy = [m for m in ('torch', 'transformers', 'peft') if m in sys.modules]\n"
-        "print('HEAVY', heavy)\n"
+        "buf = io.StringIO()\n"
+        "with contextlib.redirect_stdout(buf):\n    main(json.loads(sys.argv[1]))\n"
+        "print(json.dumps([m for m in ('torch', 'transformers', 'peft') if m in sys.modules]))\n"
+        "print(buf.getvalue())\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert "HEAVY []" in out
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(argv)], capture_output=True, text=True,
+                         check=True).stdout
+    heavy, _, printed = out.partition("\n")
+    return json.loads(heavy), printed
+
+
+def test_help_does_not_import_torch_transformers_or_peft():
+    heavy, printed = _isolated(["--help"])
+    assert heavy == [] and "show" in printed
 
 
 def test_catalog_lists_entries_without_torch():
-    code = (
-        "import sys, io, contextlib\n"
-        "from modscope.cli import main\n"
-        "buf = io.StringIO()\n"
-        "with contextlib.redirect_stdout(buf):\n    main(['catalog', 'qwen2', '--json'])\n"
-        "print('HEAVY', [m for m in ('torch', 'transformers', 'peft') if m in sys.modules])\n"
-        "print(buf.getvalue())\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert "HEAVY []" in out
-    rows = json.loads(out.split("\n", 1)[1])
-    assert any(r["id"] == "Qwen/Qwen2-0.5B" for r in rows)
+    heavy, printed = _isolated(["catalog", "qwen2", "--json"])
+    assert heavy == []
+    rows = json.loads(printed)
+    assert any(r["id"] == "Qwen/Qwen2-0.5B" and r["total_params"] == 494_032_768 for r in rows)
+    heavy, printed = _isolated(["catalog"])
+    assert heavy == [] and "Qwen/Qwen2-0.5B" in printed
