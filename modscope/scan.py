@@ -262,7 +262,7 @@ def scan_type(model_type: str, *, layers: int = 2, r: int = 4, budget: float = T
                 try:  # the reduction may break a config's own consistency; the full one, on meta, costs little
                     analysis = analyze(AutoConfig.for_model(model_type))
                 except BuildError as exc:
-                    return TypeScan(model_type, "not built", _build_reason(exc), seconds=time.perf_counter() - start)
+                    return TypeScan(model_type, "not built", str(exc), seconds=time.perf_counter() - start)
                 warned.append(f"built at full depth: the reduced config failed ({reduced_error})")
             checks = [_check(analysis, preset, r) for preset in PRESETS]
             differences = peft_differences(analysis)
@@ -274,14 +274,6 @@ def scan_type(model_type: str, *, layers: int = 2, r: int = 4, budget: float = T
     warned += [n for p in PRESETS for n in analysis.suggest(p).notes]
     return TypeScan(model_type, "analysed", None, analysis.architecture, _roles(analysis), tuple(checks),
                     differences, tuple(dict.fromkeys(warned)), time.perf_counter() - start)
-
-
-def _build_reason(exc: BaseException) -> str:
-    """The BuildError's line, completed from the error behind it where that line ends empty (ImportErrors
-    that start with a newline)."""
-    text = str(exc)
-    lines = [line for line in str(exc.__context__ or "").splitlines() if line.strip()]
-    return text + lines[0].strip() if text.endswith(": ") and lines else text
 
 
 def _check(analysis: Any, preset: str, r: int) -> PresetCheck:
