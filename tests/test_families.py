@@ -30,6 +30,12 @@ def test_preset_matches_peft(model_type, preset):
         assert report.peft_all == a.total_params + report.peft
 
 
+def _encoder_regex(prefix):
+    """BERT-style encoders: `dense` is also in the pooler and the MLM head, so the layers need a regex."""
+    return (rf"{prefix}\.encoder\.layer\.\d+\.(?:attention\.self\.query|attention\.self\.key"
+            r"|attention\.self\.value|attention\.output\.dense|intermediate\.dense|output\.dense)")
+
+
 PINNED = {
     # model_type: (qv, all-linear target_modules, all-linear target_parameters)
     "llama": (["q_proj", "v_proj"], ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"], []),
@@ -52,9 +58,19 @@ PINNED = {
     "mt5": (["q", "v"], ["q", "k", "v", "o", "wi_0", "wi_1", "wo"], []),
     "bart": (["q_proj", "v_proj"], ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"], []),
     "whisper": (["q_proj", "v_proj"], ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"], []),
-    "bert": (["query", "value"],
-             r"bert\.encoder\.layer\.\d+\.(?:attention\.self\.query|attention\.self\.key|attention\.self\.value"
-             r"|attention\.output\.dense|intermediate\.dense|output\.dense)", []),
+    "bert": (["query", "value"], _encoder_regex("bert"), []),
+    "roberta": (["query", "value"], _encoder_regex("roberta"), []),
+    "electra": (["query", "value"], _encoder_regex("electra"), []),
+    "layoutlm": (["query", "value"], _encoder_regex("layoutlm"), []),
+    "deberta-v2": (["query_proj", "value_proj"],
+                   r"deberta\.encoder\.layer\.\d+\.(?:attention\.self\.query_proj|attention\.self\.key_proj"
+                   r"|attention\.self\.value_proj|attention\.output\.dense|intermediate\.dense|output\.dense)", []),
+    "deberta": (["in_proj"],
+                r"deberta\.encoder\.layer\.\d+\.(?:attention\.self\.in_proj|attention\.output\.dense"
+                r"|intermediate\.dense|output\.dense)", []),
+    "blip-2": (["q_proj", "v_proj"],
+               r"language_model\.model\.decoder\.layers\.\d+\.(?:self_attn\.q_proj|self_attn\.k_proj"
+               r"|self_attn\.v_proj|self_attn\.out_proj|fc1|fc2)", []),
     "mixtral": (["q_proj", "v_proj"], ["q_proj", "k_proj", "v_proj", "o_proj"],
                 ["experts.gate_up_proj", "experts.down_proj"]),
     "qwen2_moe": (["q_proj", "v_proj"], ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
