@@ -68,8 +68,10 @@ def wrapped_layers(peft_model: Any) -> set[str]:
 def inject(model: Any, lora_kwargs: dict[str, Any]) -> tuple[Any, tuple[int, int]]:
     """``get_peft_model`` with adapters kept on the meta device; returns the model and (trainable, all)."""
     from peft import LoraConfig, get_peft_model
+    from transformers.initialization import no_init_weights
 
-    with warnings.catch_warnings():
+    # meta tensors hold no values: transformers' own switch skips the init calls (a third of the time)
+    with warnings.catch_warnings(), no_init_weights():
         warnings.simplefilter("ignore")
         peft_model = get_peft_model(model, LoraConfig(**lora_kwargs), low_cpu_mem_usage=True)
     return peft_model, peft_model.get_nb_trainable_parameters()
