@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from modscope.errors import ModscopeError
+from modscope.errors import ModscopeError, OptionError
 
 RANKS = (4, 8, 16, 32, 64, 128)
 
@@ -88,8 +88,6 @@ def _show(args: argparse.Namespace) -> int:
     from modscope.inject import verify_plan
 
     if args.include_router and args.preset in ("qv", "attention"):
-        from modscope.errors import OptionError
-
         raise OptionError(f"--include-router conflicts with --preset {args.preset}: the router is adapted with the "
                           "MLP; use --preset mlp or all-linear")
     ranks = tuple(dict.fromkeys(args.r))
@@ -104,8 +102,6 @@ def _show(args: argparse.Namespace) -> int:
                                projector=args.include_projector)
         chosen = plans[args.preset]
         if not chosen.layers:
-            from modscope.errors import OptionError
-
             raise OptionError(
                 f"preset {args.preset!r} selects no layer of {analysis.model_id}'s language model; try another"
                 " preset, or --include-vision / --include-projector for the towers"
@@ -118,7 +114,8 @@ def _show(args: argparse.Namespace) -> int:
             if _peft_defaults_surprise(analysis):
                 from modscope.scan import peft_differences
 
-                status and status.update("comparing with PEFT's own all-linear and default mapping…")
+                if status:
+                    status.update("comparing with PEFT's own all-linear and default mapping…")
                 differences = peft_differences(analysis)
     finally:
         if status:
