@@ -18,6 +18,7 @@ from typing import Any
 
 from modscope.errors import ConfigError, OptionError
 from modscope.formulas import lora_params, percent
+from modscope.presets import MAMBA_REFUSED, MAMBA_TYPES
 from modscope.roles import ROLE_ORDER, Layer
 
 _REGEX_CHARS = set("\\^$*+?()[]{}|")
@@ -131,7 +132,8 @@ def _count(analysis: Any, original: Any, task_type: str) -> CountReport:
         from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as defaults
 
         if analysis.model_type in defaults:
-            config.target_modules = list(defaults[analysis.model_type])
+            default = defaults[analysis.model_type]  # a list, or one regex string for some types
+            config.target_modules = default if isinstance(default, str) else list(default)
             warnings.append(f"no target_modules given: PEFT adds its default for {analysis.model_type}, "
                             f"{config.target_modules}; set target_modules=[] to adapt only target_parameters")
         elif not config.target_parameters:
@@ -174,7 +176,7 @@ def _count(analysis: Any, original: Any, task_type: str) -> CountReport:
     bias_params, bias_count = _bias_params(analysis, config.bias, rows, saved)
     adapter = sum(row.params for row in rows)
     warnings += _warnings(analysis, original, config, rows, excluded, saved, saved_params, bias_count, bias_params)
-    problems += _refusals(config, rows)
+    problems += _refusals(config, rows, analysis.model_type)
     return CountReport(
         model_id=analysis.model_id,
         method="AdaLoRA" if ada else "LoRA",
@@ -432,9 +434,13 @@ def _rewritten_entries(config: Any, original: Any) -> set[str]:
     return before - after
 
 
-def _refusals(config: Any, rows: tuple[AdaptedLayer, ...]) -> list[str]:
+def _refusals(config: Any, rows: tuple[AdaptedLayer, ...], model_type: str) -> list[str]:
     params = [r for r in rows if r.layer.kind == "param"]
     out = []
+    refused = sorted({r.layer.leaf for r in rows if r.layer.leaf in MAMBA_REFUSED} if model_type in MAMBA_TYPES
+                     else set())
+    if refused:
+        out.append(f"PEFT refuses LoRA on {', '.join(refused)} in {model_type} (Mamba) models; leave them out")
     if params and getattr(config, "lora_dropout", 0):
         out.append(f"lora_dropout={config.lora_dropout} with target_parameters: PEFT refuses dropout on "
                    "parameter targets; set lora_dropout=0")

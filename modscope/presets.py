@@ -17,8 +17,8 @@ DEFAULT_PRESET = "all-linear"
 _ATTENTION_GROUPS = {"attention", "cross_attention"}
 _MLP_GROUPS = {"mlp", "shared_experts", "experts"}
 # PEFT's _check_lora_target_modules_mamba raises on these leaf names in these model types
-_MAMBA_TYPES = {"falcon_h1", "mamba", "mamba2", "falcon_mamba", "nemotron_h"}
-_MAMBA_REFUSED = {"out_proj", "conv1d"}
+MAMBA_TYPES = {"falcon_h1", "mamba", "mamba2", "falcon_mamba", "nemotron_h"}
+MAMBA_REFUSED = {"out_proj", "conv1d"}
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,7 @@ def plan(
 ) -> TargetPlan:
     """Compile a preset to ``target_modules`` / ``target_parameters`` that select exactly its layers."""
     chosen = select(layers, preset, extras)
-    refused = [l for l in chosen if model_type in _MAMBA_TYPES and l.leaf in _MAMBA_REFUSED]
+    refused = [l for l in chosen if model_type in MAMBA_TYPES and l.leaf in MAMBA_REFUSED]
     chosen = tuple(l for l in chosen if l not in refused)
     result = compile_plan(preset, chosen, module_names, param_names, total_params, model_type)
     if refused:

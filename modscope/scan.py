@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
+from modscope.errors import ModscopeError, OptionError
 from modscope.presets import PRESETS
 
 # depth attributes, reduced to keep the scan fast: structure, not size, is what is checked
@@ -104,6 +105,9 @@ class ScanReport:
 
     def __rich__(self) -> Any:
         return scan_view(self)
+
+
+PREDICTION_DIFFERS = "modscope's prediction of PEFT's own defaults differs from a real injection"
 
 
 def reason_kind(t: TypeScan) -> str:
@@ -265,7 +269,12 @@ def scan_type(model_type: str, *, layers: int = 2, r: int = 4, budget: float = T
                     return TypeScan(model_type, "not built", str(exc), seconds=time.perf_counter() - start)
                 warned.append(f"built at full depth: the reduced config failed ({reduced_error})")
             checks = [_check(analysis, preset, r) for preset in PRESETS]
-            differences = peft_differences(analysis)
+            real = peft_default_sets(analysis, wrapped=peft_wrapped)
+            differences = peft_differences(analysis, real)
+            predicted = peft_default_sets(analysis)
+            peft_works = all(c.match for c in checks if not c.empty)  # else PEFT refuses the model itself
+            if peft_works and not all(_same_outcome(real[t], predicted[t]) for t in real):  # `show` says what PEFT does
+                warned.append(PREDICTION_DIFFERS)
     except _OverBudget as exc:
         return _partial(model_type, "timeout", str(exc), analysis, checks, start)
     except Exception as exc:  # a bug in modscope on this model type: recorded, the scan goes on
@@ -327,16 +336,43 @@ def peft_wrapped(analysis: Any, target_modules: str | list[str] | None, r: int =
     return frozenset(wrapped_layers(model))
 
 
-def peft_differences(analysis: Any) -> tuple[str, ...]:
-    """In plain words: what PEFT's ``all-linear`` and ``target_modules=None`` would adapt instead of
-    modscope's ``all-linear`` and ``qv`` presets (layers added, layers dropped, or the error raised)."""
-    lines = []
-    for peft_target, preset in (("all-linear", "all-linear"), (None, "qv")):
-        label = f'target_modules="{peft_target}"' if peft_target else "target_modules=None"
+def peft_wrapped_predicted(analysis: Any, target_modules: str | list[str] | None) -> frozenset[str]:
+    """What PEFT would wrap for its own ``target_modules``, from PEFT's resolution and matching rules without
+    an injection (``modscope.check``; tests hold it to ``peft_wrapped``); raises where PEFT would refuse."""
+    from modscope.check import count
+
+    report = count(analysis, {"r": 4, "target_modules": target_modules})
+    if report.problems:
+        raise OptionError(report.problems[0])
+    return report.wrapped
+
+
+PEFT_DEFAULTS = (("all-linear", "all-linear"), (None, "qv"))  # PEFT's own target -> the preset it compares to
+
+
+def peft_default_sets(analysis: Any, wrapped: Callable[[Any, Any], frozenset[str]] = peft_wrapped_predicted
+                      ) -> dict[str | None, frozenset[str] | str]:
+    """For PEFT's ``all-linear`` and ``None``: the layers it wraps, or why it refuses (one line).
+    ``wrapped`` tells how: predicted (fast, for ``show``) or ``peft_wrapped`` (a real injection)."""
+    sets: dict[str | None, frozenset[str] | str] = {}
+    for target, _ in PEFT_DEFAULTS:
         try:
-            theirs = peft_wrapped(analysis, peft_target)
+            sets[target] = wrapped(analysis, target)
         except Exception as exc:  # PEFT's ValueError, or anything its mapping trips over
-            lines.append(f"{label}: PEFT raises {_one_line(exc)}")
+            sets[target] = str(exc) if isinstance(exc, ModscopeError) else _one_line(exc)
+    return sets
+
+
+def peft_differences(analysis: Any, sets: dict[str | None, frozenset[str] | str] | None = None) -> tuple[str, ...]:
+    """In plain words: what PEFT's ``all-linear`` and ``target_modules=None`` would adapt instead of
+    modscope's ``all-linear`` and ``qv`` presets (layers added, layers dropped, or the refusal)."""
+    sets = peft_default_sets(analysis) if sets is None else sets
+    lines = []
+    for target, preset in PEFT_DEFAULTS:
+        label = f'target_modules="{target}"' if target else "target_modules=None"
+        theirs = sets[target]
+        if isinstance(theirs, str):
+            lines.append(f"{label}: PEFT refuses it ({theirs})")
             continue
         ours = analysis.suggest(preset).wrapped
         added, dropped = _describe(analysis, theirs - ours), _describe(analysis, ours - theirs)
@@ -345,6 +381,11 @@ def peft_differences(analysis: Any) -> tuple[str, ...]:
         if dropped:
             lines.append(f"{label}: PEFT would leave out {dropped} (in modscope's '{preset}')")
     return tuple(lines)
+
+
+def _same_outcome(a: frozenset[str] | str, b: frozenset[str] | str) -> bool:
+    """The same layers wrapped, or both refused (the wording of a refusal may differ)."""
+    return (isinstance(a, str) and isinstance(b, str)) or a == b
 
 
 def _describe(analysis: Any, names: frozenset[str]) -> str:

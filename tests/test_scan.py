@@ -110,7 +110,7 @@ def test_peft_differences_on_moe_in_words():
     assert "router" in added
     dropped = next(w for w in words if w.startswith('target_modules="all-linear": PEFT would leave out'))
     assert "dense MLP" in dropped and "shared-expert" in dropped
-    assert any(w.startswith("target_modules=None: PEFT raises") for w in words)
+    assert any(w.startswith("target_modules=None: PEFT refuses it") for w in words)
     # the words are PEFT's real behaviour: the router PEFT adds is what modscope adds on request
     ours = a.suggest("all-linear", router=True).wrapped
     assert scanning.peft_wrapped(a, "all-linear") - a.suggest("all-linear").wrapped <= ours
@@ -122,6 +122,19 @@ def test_peft_differences_on_vision_language_model_in_words():
     assert "vision tower" in added and "projector" in added
     theirs = scanning.peft_wrapped(a, "all-linear")
     assert theirs == a.suggest("all-linear", vision=True, projector=True).wrapped
+
+
+@pytest.mark.parametrize("model_type", SAMPLE)
+def test_predicted_peft_defaults_equal_a_real_injection(model_type):
+    """`show` explains PEFT's own defaults from a prediction; PEFT, injected for real, is the oracle."""
+    a = analysis(model_type)
+    real = scanning.peft_default_sets(a, wrapped=scanning.peft_wrapped)
+    predicted = scanning.peft_default_sets(a)
+    for target in real:
+        if isinstance(real[target], str):
+            assert isinstance(predicted[target], str), f"PEFT refuses {target!r}: {real[target]}"
+        else:
+            assert predicted[target] == real[target]
 
 
 def test_no_differences_where_peft_agrees():
@@ -165,3 +178,12 @@ def test_full_scan():
                   for t in report.built if not t.match and t not in peft_refuses]
     assert not mismatched
     assert len(report.matched) >= 0.95 * len(report.built)
+    mispredicted = {t.model_type for t in report.built if scanning.PREDICTION_DIFFERS in t.warnings}
+    assert mispredicted <= set(KNOWN_PREDICTION_GAPS), mispredicted - set(KNOWN_PREDICTION_GAPS)
+
+
+# Where modscope's prediction of PEFT's own defaults (shown by `show`) is known to miss, and why.
+KNOWN_PREDICTION_GAPS = {
+    "glm4v_moe": "PEFT's all-linear on converted MoE types becomes leaf names; 'proj' then hits the vision "
+                 "tower's Conv3d patch embedding, which modscope does not model",
+}
