@@ -51,6 +51,13 @@ class Analysis:
         assert self.resolved is not None
         return build(self.resolved.config, self.task, trust_remote_code=self.resolved.trust_remote_code).model
 
+    def model(self) -> Any:
+        """The built meta model, unchanged, for reading what only the tensors tell (which weights are tied);
+        it stays the spare for the next injection."""
+        if not self._spare:
+            self._spare.append(self.fresh_model())
+        return self._spare[0]
+
     def layers_by_role(self) -> dict[tuple[str, str, str], list[Layer]]:
         groups: dict[tuple[str, str, str], list[Layer]] = {}
         for layer in self.layers:

@@ -208,7 +208,7 @@ def _peft_rewrites(analysis: Any, config: Any, ada: bool) -> None:
     from peft.utils.transformers_weight_conversion import convert_peft_config_for_transformers
 
     try:
-        convert_peft_config_for_transformers(config, _model(analysis), None)
+        convert_peft_config_for_transformers(config, analysis.model(), None)
     except ValueError as exc:
         raise OptionError(f"PEFT cannot convert these targets on {analysis.model_type}: {exc}") from None
 
@@ -296,24 +296,16 @@ def _saved_modules(analysis: Any, modules_to_save: Any) -> tuple[str, ...]:
     return tuple(saved)
 
 
-def _model(analysis: Any) -> Any:
-    """The analysis's meta model, for what only the tensors tell (which are tied); reading it changes nothing,
-    so it stays the spare for the next injection."""
-    if not analysis._spare:
-        analysis._spare.append(analysis.fresh_model())
-    return analysis._spare[0]
-
-
 def _copy_params(analysis: Any, module: str) -> int:
     """Size of the deep copy modules_to_save trains: the module's tensors, each once."""
-    return sum(p.numel() for p in _model(analysis).get_submodule(module).parameters())
+    return sum(p.numel() for p in analysis.model().get_submodule(module).parameters())
 
 
 def _bias_params(analysis: Any, bias: str, rows: tuple[AdaptedLayer, ...], saved: tuple[str, ...]) -> tuple[int, int]:
     """(parameters, tensors) of the biases ``bias`` makes trainable; modules_to_save originals stay frozen."""
     if bias == "none":
         return 0, 0
-    model = _model(analysis)
+    model = analysis.model()
     if bias == "all":  # named_parameters() yields a tied bias once, under its first name
         found = {name: p for name, p in model.named_parameters() if name == "bias" or name.endswith(".bias")}
     else:  # lora_only: the biases of the wrapped layers
@@ -342,14 +334,14 @@ def _looks_like_regex(text: str) -> bool:
 
 def _close_names(analysis: Any, wanted: str, params: bool = False) -> list[str]:
     """The real names nearest to ``wanted``: leaf names, or dotted suffixes of the same depth."""
-    from modscope.roles import _name_hint
+    from modscope.roles import name_hint
 
     depth = wanted.count(".") + 1
     names = analysis.param_names if params else [l.name for l in analysis.layers if l.parameter is None]
     candidates = sorted({".".join(n.split(".")[-depth:]) for n in names})
     close = difflib.get_close_matches(wanted, candidates, n=3, cutoff=0.4)
     # what the name means, found under this model's own name (q_proj -> BERT's query)
-    role = None if params else _name_hint(wanted.rpartition(".")[2])
+    role = None if params else name_hint(wanted.rpartition(".")[2])
     same_role = [l.leaf for l in analysis.layers if role and l.role == role and l.part == "language"]
     return list(dict.fromkeys(same_role[:1] + close))
 

@@ -91,7 +91,7 @@ def part_of(path: str) -> str:
     return "language"
 
 
-def _name_hint(leaf: str) -> str | None:
+def name_hint(leaf: str) -> str | None:
     """What the leaf name suggests; shapes and place confirm or overrule it."""
     low = leaf.lower()
     for pattern, hint in (("q_a", "q_a"), ("q_b", "q_b"), ("kv_a", "kv_a"), ("kv_b", "kv_b"), ("gate_up", "gate_up")):
@@ -148,7 +148,7 @@ def _linear_role(path: str, fin: int, fout: int, hidden: int, experts: int) -> t
     """(role, group) of a linear-like layer inside the transformer blocks."""
     parts = path.split(".")
     leaf, ancestors = parts[-1], ".".join(parts[:-1])
-    hint = _name_hint(leaf)
+    hint = name_hint(leaf)
     shared = bool(_SHARED.search(ancestors))
     if experts and fout == experts and fin == hidden and hint in {"gate", None} or "router" in leaf.lower():
         return "router", "router"
@@ -232,7 +232,7 @@ def _parameter_layers(path: str, data: dict, part: str, dims: Dims) -> list[Laye
         if len(shape) == 3 and (shape[0] == dims.experts or "expert" in data["cls"].lower()):
             experts, out_f, in_f = shape
             low = pname.lower()
-            role = "gate_up" if "gate_up" in low else "down" if "down" in low else _name_hint(pname) or "other"
+            role = "gate_up" if "gate_up" in low else "down" if "down" in low else name_hint(pname) or "other"
             if role not in MLP_ROLES:
                 role = "other"
             found.append(Layer(name, path, pname, data["cls"], "param", role, "experts", part, in_f, out_f,
