@@ -18,6 +18,7 @@ from typing import Any
 
 from modscope.errors import ConfigError, OptionError
 from modscope.formulas import lora_params, percent
+from modscope.matching import matches, pattern_key
 from modscope.presets import MAMBA_REFUSED, MAMBA_TYPES
 from modscope.roles import ROLE_ORDER, Layer
 
@@ -160,7 +161,7 @@ def _count(analysis: Any, original: Any, task_type: str) -> CountReport:
             else:
                 chosen.append(layer)
     for name in analysis.param_names:
-        if _param_matches(config.target_parameters, name):
+        if matches(list(config.target_parameters or ()), name):
             layer = layers.get(name) or _weight_of(layers.get(name.rpartition(".")[0]), name)
             if layer is None:
                 problems.append(f"target_parameters hits {name}, which modscope cannot count: target a 2-D or "
@@ -224,25 +225,14 @@ def _all_linear(analysis: Any, task_type: str) -> set[str]:
 
 def _module_matches(config: Any, key: str) -> bool | str:
     """PEFT's check_target_module_exists; ``"excluded"`` for exclude_modules and modules_to_save."""
-    exclude = config.exclude_modules
-    if exclude:
-        if isinstance(exclude, str):
-            if re.fullmatch(exclude, key):
-                return "excluded"
-        elif key in exclude or any(key.endswith(f".{e}") for e in exclude):
-            return "excluded"
+    if matches(config.exclude_modules, key):
+        return "excluded"
     if config.modules_to_save and any(re.match(rf"(^|.*\.){m}($|\..*)", key) for m in config.modules_to_save):
         return "excluded"
     targets = config.target_modules
-    if targets is None:
-        return False
-    if isinstance(targets, str):
-        return re.fullmatch(targets, key) is not None
-    if key in targets:
-        return True
-    if not any(key.endswith(f".{t}") for t in targets):
-        return False
-    return _in_layers(config, key)
+    if isinstance(targets, str) or (targets and key in targets):  # a regex, or a full name: no layer filter
+        return matches(targets, key)
+    return matches(targets, key) and _in_layers(config, key)
 
 
 def _in_layers(config: Any, key: str) -> bool:
@@ -263,10 +253,6 @@ def _in_layers(config: Any, key: str) -> bool:
     return index == indexes if isinstance(indexes, int) else index in indexes
 
 
-def _param_matches(targets: Any, key: str) -> bool:
-    return bool(targets) and (key in targets or any(key.endswith(f".{t}") for t in targets))
-
-
 def _weight_of(layer: Layer | None, name: str) -> Layer | None:
     """A Linear's ``weight`` named in target_parameters: PEFT wraps the parameter, with the same r·(in+out)."""
     if layer is None or layer.kind not in ("linear", "conv1d") or not name.endswith(".weight"):
@@ -278,11 +264,8 @@ def _row(layer: Layer, config: Any, ada: bool) -> AdaptedLayer:
     if ada:  # lora_A, lora_B, lora_E (r×1) and the ranknum scalar, at init_r
         r = config.init_r
         return AdaptedLayer(layer, r, lora_params(layer, r) + r + 1)
-    r = config.r
-    for key in config.rank_pattern or {}:  # PEFT's get_pattern_key: first key matching the end of the name
-        if re.match(rf"(.*\.)?({key})$", layer.name):
-            r = config.rank_pattern[key]
-            break
+    key = pattern_key(config.rank_pattern or {}, layer.name)
+    r = config.r if key is None else config.rank_pattern[key]
     dora = layer.out_features if config.use_dora else 0  # the magnitude vector
     return AdaptedLayer(layer, r, lora_params(layer, r) + dora)
 
@@ -378,17 +361,17 @@ def _warnings(analysis: Any, original: Any, config: Any, rows: tuple[AdaptedLaye
     if isinstance(targets, str) and targets.lower() != "all-linear":
         out.append(f"target_modules is one string, so PEFT reads it as a regex that must match whole module "
                    f"names ({len([r for r in rows if r.layer.parameter is None])} layers match)")
-        if _list_hint(analysis, targets):
-            out.append(_list_hint(analysis, targets))
+        if hint := _list_hint(analysis, targets):
+            out.append(hint)
     elif targets is not None and not isinstance(targets, str):
+        rewritten = _rewritten_entries(config, original)
         for t in sorted(targets):
-            if not any(n == t or n.endswith(f".{t}") for n in analysis.module_names) and \
-                    t not in _rewritten_entries(config, original):
+            if not any(matches([t], n) for n in analysis.module_names) and t not in rewritten:
                 close = _close_names(analysis, t)
                 out.append(f"target_modules entry {t!r} matches nothing" +
                            (f"; did you mean {', '.join(close)}?" if close else ""))
     for t in sorted(original.target_parameters or ()):
-        if not any(_param_matches([t], p) for p in analysis.param_names):
+        if not any(matches([t], p) for p in analysis.param_names):
             close = _close_names(analysis, t, params=True)
             out.append(f"target_parameters entry {t!r} matches nothing" +
                        (f"; did you mean {', '.join(close)}?" if close else ""))

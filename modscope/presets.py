@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from functools import cache
 from typing import Any
 
 from modscope.formulas import lora_params, percent
+from modscope.matching import matches, pattern_key
 from modscope.errors import OptionError
 from modscope.roles import ROLE_ORDER, Layer
 
@@ -44,10 +46,8 @@ class TargetPlan:
     notes: tuple[str, ...] = ()
 
     def rank_of(self, layer: Layer, r: int) -> int:
-        for key, factor in self.rank_multipliers.items():
-            if re.match(rf"(.*\.)?({key})$", layer.name):
-                return r * factor
-        return r
+        key = pattern_key(self.rank_multipliers, layer.name)
+        return r if key is None else r * self.rank_multipliers[key]
 
     def layer_params(self, layer: Layer, r: int) -> int:
         return lora_params(layer, self.rank_of(layer, r))
@@ -194,7 +194,7 @@ def compile_plan(
     multipliers = {}
     for layer in params:
         if layer.role == "gate_up" and layer.group == "experts":
-            key = next(t for t in target_parameters if layer.name == t or layer.name.endswith("." + t))
+            key = next(t for t in target_parameters if matches([t], layer.name))
             multipliers[re.escape(key)] = 2
     moved_names = {l.name for l in moved}
     wrapped = tuple(
@@ -223,28 +223,27 @@ def _order(layer: Layer) -> tuple[int, str]:
 def _module_targets(modules: list[Layer], module_names: tuple[str, ...], allow_regex: bool) -> tuple[str, ...] | str:
     if not modules:
         return ()
-    wanted = {l.name for l in modules}
-    leaves: list[str] = []
-    for layer in sorted(modules, key=_order):
-        if layer.leaf not in leaves:
-            leaves.append(layer.leaf)
-    leaf_set = set(leaves)
-    if {n for n in module_names if n.rpartition(".")[2] in leaf_set} == wanted:
-        return tuple(leaves)
+    ordered = [l.name for l in sorted(modules, key=_order)]
+    wanted = set(ordered)
+    leaves = tuple(dict.fromkeys(name.rpartition(".")[2] for name in ordered))
+    if _selects(leaves, module_names) == wanted:
+        return leaves
     if allow_regex:
-        regex = _regex_for(sorted(wanted, key=lambda n: _order(next(l for l in modules if l.name == n))), module_names)
-        if regex is not None:
+        regex = _regex_for(ordered)
+        if _selects(regex, module_names) == wanted:
             return regex
-    return tuple(sorted(wanted))  # full paths: exact, if long
+    return tuple(ordered)  # full paths: exact, if long
 
 
-def _regex_for(names: list[str], module_names: tuple[str, ...]) -> str | None:
-    """A readable regex that fullmatches exactly ``names`` among ``module_names`` (layer indices as \\d+)."""
-    templates: list[list[str]] = []
-    for name in names:
-        parts = [r"\d+" if p.isdigit() else re.escape(p) for p in name.split(".")]
-        if parts not in templates:
-            templates.append(parts)
+def _selects(targets: tuple[str, ...] | str, names: tuple[str, ...]) -> set[str]:
+    return {n for n in names if matches(targets, n)}
+
+
+def _regex_for(names: list[str]) -> str:
+    """A readable regex for ``names``: their common prefix, then the alternatives (layer indices as \\d+)."""
+    templates = list(dict.fromkeys(
+        tuple(r"\d+" if p.isdigit() else re.escape(p) for p in name.split(".")) for name in names
+    ))
     prefix: list[str] = []
     for column in zip(*templates):
         if len(set(column)) != 1:
@@ -254,11 +253,7 @@ def _regex_for(names: list[str], module_names: tuple[str, ...]) -> str | None:
     tails = [r"\.".join(t[len(prefix):]) for t in templates]
     head = r"\.".join(prefix)
     body = tails[0] if len(tails) == 1 else "(?:" + "|".join(tails) + ")"
-    regex = rf"{head}\.{body}" if head else body
-    compiled = re.compile(regex)
-    if {n for n in module_names if compiled.fullmatch(n)} == set(names):
-        return regex
-    return None
+    return rf"{head}\.{body}" if head else body
 
 
 def _suffixes(keys: list[str], param_names: tuple[str, ...]) -> tuple[str, ...]:
@@ -267,23 +262,21 @@ def _suffixes(keys: list[str], param_names: tuple[str, ...]) -> tuple[str, ...]:
     wanted = set(keys)
     depth = max(len(k.split(".")) for k in keys)
     for n in range(2, depth + 1):
-        suffixes = sorted({".".join(k.split(".")[-n:]) for k in keys}, key=lambda s: keys.index(
-            next(k for k in keys if k == s or k.endswith("." + s))))
-        hit = {p for p in param_names if any(p == s or p.endswith("." + s) for s in suffixes)}
-        if hit == wanted:
-            return tuple(suffixes)
+        suffixes = tuple(dict.fromkeys(".".join(k.split(".")[-n:]) for k in keys))
+        if _selects(suffixes, param_names) == wanted:
+            return suffixes
     return tuple(keys)
 
 
+@cache
 def peft_rewritten_names(model_type: str) -> frozenset[str]:
     """Leaf names that PEFT rewrites into fused expert parameters on this MoE model type (transformers 5)."""
-    try:
-        from peft.utils import transformers_weight_conversion as conv
-        from transformers.conversion_mapping import get_checkpoint_conversion_mapping
-    except ImportError:
+    from transformers.conversion_mapping import get_checkpoint_conversion_mapping
+
+    if get_checkpoint_conversion_mapping(model_type) is None:  # checked first: no peft import for dense models
         return frozenset()
-    base = conv._MODEL_TO_CONVERSION_PATTERN.get(model_type)
-    mapping = conv._MOE_TARGET_MODULE_MAPPING.get(base or "")
-    if not mapping or not conv._MOE_FUSED_TARGETS.get(base or "") or get_checkpoint_conversion_mapping(model_type) is None:
-        return frozenset()
-    return frozenset(mapping)
+    from peft.utils import transformers_weight_conversion as conv
+
+    base = conv._MODEL_TO_CONVERSION_PATTERN.get(model_type) or ""
+    mapping = conv._MOE_TARGET_MODULE_MAPPING.get(base)
+    return frozenset(mapping) if mapping and conv._MOE_FUSED_TARGETS.get(base) else frozenset()
