@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from modscope.errors import BuildError, OptionError
+from modscope.errors import BuildError, OptionError, first_line
 
 # task name -> (transformers Auto class, its model mapping)
 TASKS: dict[str, tuple[str, str]] = {
@@ -73,15 +73,11 @@ def build(config: Any, task: str | None = None, *, trust_remote_code: bool = Fal
             else:
                 model = cls._from_config(config)
     except ImportError as exc:
-        raise BuildError(f"building {model_type} needs a package that is not installed: {_first_line(exc)}") from None
+        raise BuildError(f"building {model_type} needs a package that is not installed: {first_line(exc)}") from None
     except Exception as exc:
         raise BuildError(
-            f"transformers could not build {model_type} from its config: {type(exc).__name__}: {_first_line(exc)}"
+            f"transformers could not build {model_type} from its config: {type(exc).__name__}: {first_line(exc)}"
         ) from None
     architecture = type(model).__name__
     return BuiltModel(model, architecture, task or task_of(architecture, model_type))
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0].rstrip(" :") if text else type(exc).__name__

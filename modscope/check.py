@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from modscope.errors import ConfigError, OptionError
+from modscope.errors import ConfigError, OptionError, first_line
 from modscope.formulas import lora_params, percent
 from modscope.matching import matches, pattern_key
 from modscope.presets import MAMBA_REFUSED, MAMBA_TYPES
@@ -103,7 +103,7 @@ def peft_config(lora_config: Any) -> Any:
     try:
         return cls(**{k: v for k, v in values.items() if k in known})
     except (TypeError, ValueError) as exc:
-        raise OptionError(f"PEFT rejects this {cls.__name__}: {str(exc).splitlines()[0]}") from None
+        raise OptionError(f"PEFT rejects this {cls.__name__}: {first_line(exc)}") from None
 
 
 def count(source: Any, lora_config: Any, *, task: str | None = None) -> CountReport:
@@ -432,25 +432,11 @@ def _few(names: Any, n: int = 3) -> str:
 
 def verify_count(report: CountReport) -> Any:
     """Inject the report's config with PEFT on a fresh meta model; a VerifyReport against the prediction."""
-    import warnings
+    from modscope.inject import compare
 
-    import peft
-
-    from modscope.inject import VerifyReport, wrapped_layers
-
-    config = copy.deepcopy(report.config)
-    r = getattr(config, "init_r", None) if report.method == "AdaLoRA" else config.r
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = peft.get_peft_model(report.analysis.fresh_model(), config, low_cpu_mem_usage=True)
-    except (ValueError, TypeError, RuntimeError, KeyError) as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return VerifyReport("check", r, report.trainable, None, None, peft.__version__, error=message)
-    trainable, total = model.get_nb_trainable_parameters()
-    wrapped = wrapped_layers(model)
-    return VerifyReport("check", r, report.trainable, trainable, total, peft.__version__,
-                        missing=tuple(sorted(report.wrapped - wrapped)), extra=tuple(sorted(wrapped - report.wrapped)))
+    r = report.config.init_r if report.method == "AdaLoRA" else report.config.r
+    return compare(report.analysis.fresh_model(), copy.deepcopy(report.config), label="check", r=r,
+                   predicted=report.trainable, expected=report.wrapped)
 
 
 # --- rendering -------------------------------------------------------------------------------------------
@@ -566,7 +552,7 @@ def _load_config_file(path: str) -> dict[str, Any]:
         else:
             values = json.loads(text)
     except ValueError as exc:  # json and yaml errors are ValueErrors
-        raise ConfigError(f"--config {path} is not valid {file.suffix[1:] or 'JSON'}: {str(exc).splitlines()[0]}") \
+        raise ConfigError(f"--config {path} is not valid {file.suffix[1:] or 'JSON'}: {first_line(exc)}") \
             from None
     if not isinstance(values, dict):
         raise ConfigError(f"--config {path} must hold one mapping of LoraConfig fields")

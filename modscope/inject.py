@@ -6,6 +6,8 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
+from modscope.errors import first_line
+
 
 
 @dataclass(frozen=True)
@@ -65,38 +67,34 @@ def wrapped_layers(peft_model: Any) -> set[str]:
     return names
 
 
-def inject(model: Any, lora_kwargs: dict[str, Any]) -> tuple[Any, tuple[int, int]]:
+def inject(model: Any, peft_config: Any) -> tuple[Any, tuple[int, int]]:
     """``get_peft_model`` with adapters kept on the meta device; returns the model and (trainable, all)."""
-    from peft import LoraConfig, get_peft_model
+    from peft import get_peft_model
     from transformers.initialization import no_init_weights
 
     # meta tensors hold no values: transformers' own switch skips the init calls (a third of the time)
     with warnings.catch_warnings(), no_init_weights():
         warnings.simplefilter("ignore")
-        peft_model = get_peft_model(model, LoraConfig(**lora_kwargs), low_cpu_mem_usage=True)
+        peft_model = get_peft_model(model, peft_config, low_cpu_mem_usage=True)
     return peft_model, peft_model.get_nb_trainable_parameters()
 
 
-def verify_plan(model: Any, plan: Any, r: int) -> VerifyReport:
-    """Inject ``plan`` at rank ``r`` into ``model`` (a fresh meta model, consumed) and compare."""
+def compare(model: Any, peft_config: Any, *, label: str, r: int, predicted: int,
+            expected: frozenset[str]) -> VerifyReport:
+    """Inject ``peft_config`` into ``model`` (a fresh meta model, consumed) and compare PEFT's count and
+    wrapped layers with the prediction."""
     import peft
 
-    predicted = plan.trainable_params(r)
     try:
-        peft_model, (trainable, total) = inject(model, plan.lora_config_kwargs(r))
+        peft_model, (trainable, total) = inject(model, peft_config)
     except (ValueError, TypeError, RuntimeError, KeyError) as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return VerifyReport(plan.preset, r, predicted, None, None, peft.__version__, error=message)
+        return VerifyReport(label, r, predicted, None, None, peft.__version__, error=first_line(exc))
     wrapped = wrapped_layers(peft_model)
-    expected = set(plan.wrapped)
-    return VerifyReport(
-        plan.preset,
-        r,
-        predicted,
-        trainable,
-        total,
-        peft.__version__,
-        missing=tuple(sorted(expected - wrapped)),
-        extra=tuple(sorted(wrapped - expected)),
-    )
+    return VerifyReport(label, r, predicted, trainable, total, peft.__version__,
+                        missing=tuple(sorted(expected - wrapped)), extra=tuple(sorted(wrapped - expected)))
 
+
+def verify_plan(model: Any, plan: Any, r: int) -> VerifyReport:
+    """Inject ``plan`` at rank ``r`` into ``model`` and compare."""
+    return compare(model, plan.lora_config(r), label=plan.preset, r=r, predicted=plan.trainable_params(r),
+                   expected=plan.wrapped)

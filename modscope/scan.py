@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from modscope.errors import ModscopeError, OptionError
+from modscope.errors import ModscopeError, OptionError, first_line
 from modscope.presets import PRESETS
 
 # depth attributes, reduced to keep the scan fast: structure, not size, is what is checked
@@ -235,8 +235,8 @@ def _budget(seconds: float) -> Iterator[None]:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+    line = first_line(exc)
+    return line if line == type(exc).__name__ else f"{type(exc).__name__}: {line}"
 
 
 def scan_type(model_type: str, *, layers: int = 2, r: int = 4, budget: float = TIME_BUDGET_S) -> TypeScan:
@@ -330,9 +330,11 @@ def scan(model_types: Any = None, *, layers: int = 2, progress: Callable[[TypeSc
 
 def peft_wrapped(analysis: Any, target_modules: str | list[str] | None, r: int = 4) -> frozenset[str]:
     """The layers PEFT wraps with its own ``target_modules`` (``"all-linear"``, or ``None`` for its mapping)."""
+    from peft import LoraConfig
+
     from modscope.inject import inject, wrapped_layers
 
-    model, _ = inject(analysis.fresh_model(), {"r": r, "target_modules": target_modules})
+    model, _ = inject(analysis.fresh_model(), LoraConfig(r=r, target_modules=target_modules))
     return frozenset(wrapped_layers(model))
 
 
