@@ -130,7 +130,7 @@ def counts_table(analysis: Any, plans: dict[str, TargetPlan], ranks: tuple[int, 
         cells = []
         for plan in plans.values():
             trainable = plan.trainable_params(r)
-            cells.append(f"{trainable:,}\n{percent(trainable, analysis.total_params + trainable):.4f}%")
+            cells.append(f"{trainable:,}\n{percent(trainable, plan.total_params + trainable):.4f}%")
         table.add_row(str(r), *cells)
     return table
 
