@@ -1,5 +1,6 @@
 """The command line as a user meets it: output, JSON, exit codes, one-line errors."""
 
+import gc
 import json
 import subprocess
 import sys
@@ -40,6 +41,19 @@ def test_show_prints_tree_config_table_and_verification(capsys):
     assert "config = LoraConfig(" in out and "'gate_proj'," in out
     assert "0.8826%" in out
     assert "verified with PEFT" in out
+
+
+def test_show_pauses_the_garbage_collector_only_while_it_runs(capsys, monkeypatch):
+    seen = []
+    import modscope.analysis
+
+    real = modscope.analysis.analyze
+    monkeypatch.setattr(modscope.analysis, "analyze", lambda *a, **k: seen.append(gc.isenabled()) or real(*a, **k))
+    assert gc.isenabled()
+    assert run(capsys, "show", "Qwen/Qwen2-0.5B", "--no-verify")[0] == 0
+    assert seen == [False] and gc.isenabled()
+    assert run(capsys, "show", "no/such-model-xyz")[0] == 2  # also after an error
+    assert gc.isenabled()
 
 
 def test_lora_config_printed_is_copy_pasteable(capsys):
