@@ -74,15 +74,11 @@ def within_card_rounding(total, value, step):
 # relative difference is asserted to stay this small, so a config mistake still fails.
 CARD_DISCREPANCIES = {
     "Qwen/Qwen2.5-32B": 0.01,  # "32.5B" for 32.76B
-    "EleutherAI/gpt-j-6b": 0.001,  # card's exact count includes 2.5M not in transformers' GPT-J
-    "stabilityai/stablelm-2-1_6b": 0.001,
-    "stabilityai/stablelm-2-12b": 0.001,
-    "openai/whisper-tiny": 0.04,  # OpenAI's size table is approximate
-    "openai/whisper-base": 0.03,
-    "openai/whisper-small": 0.01,
-    "openai/whisper-medium": 0.01,
-    "openai/whisper-large-v3": 0.005,
 }
+
+
+def test_card_discrepancies_name_entries_with_a_card_count():
+    assert all(catalog.lookup(i) is not None and catalog.lookup(i).card_params for i in CARD_DISCREPANCIES)
 
 
 @pytest.mark.parametrize("entry", [e for e in ENTRIES if e.card_params and _native(e)], ids=lambda e: e.id)
@@ -110,6 +106,20 @@ PINNED_TOTALS = {
 }
 
 
+# Entries whose config.json could not be read from the official repo (or a Hub duplicate of it) in full;
+# each says in found_at what was read and what was not. They stay because the issue names them; a new
+# entry must come from the official file.
+UNVERIFIED = {
+    "EleutherAI/gpt-j-6b", "Qwen/Qwen2-0.5B-Instruct", "Qwen/Qwen2-VL-2B-Instruct", "Qwen/Qwen2.5-72B",
+    "bigscience/bloom-560m", "deepseek-ai/DeepSeek-V2-Lite", "deepseek-ai/DeepSeek-V3", "facebook/opt-6.7b", "gpt2",
+    "meta-llama/Llama-3.1-405B", "meta-llama/Llama-3.1-70B", "tiiuae/falcon-7b", "xlm-roberta-base",
+}
+
+
+def test_only_the_known_entries_are_unverified():
+    assert {e.id for e in ENTRIES if "[not verified" in e.found_at} == UNVERIFIED
+
+
 def test_forced_tie_is_explained():
     a = modscope.analyze("google/flan-t5-xxl")
     assert any("tie_word_embeddings=false" in note for note in a.notes)
@@ -117,8 +127,7 @@ def test_forced_tie_is_explained():
 
 @pytest.mark.parametrize("model_id", sorted(PINNED_TOTALS))
 def test_pinned_totals(model_id):
-    if catalog.lookup(model_id) is None:
-        pytest.skip(f"{model_id} is not in the catalog yet")
+    assert catalog.lookup(model_id) is not None, f"{model_id} is named in the issue and must be in the catalog"
     assert modscope.analyze(model_id).total_params == PINNED_TOTALS[model_id]
 
 
