@@ -89,7 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _gc_paused() -> Iterator[None]:
     """One model's worth of work without the cyclic garbage collector. A meta model and its PEFT copy are
     10^5 small objects that reference counting frees; the collector's full passes over them cost a third
-    of `show` on a 405B config (bench/). `scan`, which builds hundreds of models, keeps it."""
+    of `show` on a 405B config (bench/). `scan`, which builds hundreds of models, keeps it, and so does
+    the API: the collector is the host process's (a notebook's threads) to tune, not a library's."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
