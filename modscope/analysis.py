@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from modscope.build import build
+from modscope.errors import OptionError
 from modscope.graph import ModuleGraph, build_graph
 from modscope.presets import DEFAULT_PRESET, PRESETS, Extras, TargetPlan, plan
 from modscope.resolve import ResolvedConfig, resolve
@@ -37,12 +38,39 @@ class Analysis:
 
     def suggest(self, preset: str = DEFAULT_PRESET, *, router: bool = False, vision: bool = False,
                 projector: bool = False) -> TargetPlan:
-        """The targets for ``preset`` (qv, attention, mlp, all-linear), plus what the flags add."""
-        return plan(preset, self.layers, self.module_names, self.param_names, self.total_params, self.model_type,
-                    Extras(router=router, vision=vision, projector=projector))
+        """The targets for ``preset`` (qv, attention, mlp, all-linear), plus what the flags add.
+        Raises ``OptionError``, saying what the model has instead, when the preset selects no layer."""
+        extras = Extras(router=router, vision=vision, projector=projector)
+        result = self._plan(preset, extras)
+        if not result.layers:
+            raise OptionError(self._selects_nothing(preset, extras, result))
+        return result
 
     def plans(self, **extras: bool) -> dict[str, TargetPlan]:
-        return {name: self.suggest(name, **extras) for name in PRESETS}
+        """Every preset that selects at least one layer (none of them on a model PEFT cannot adapt)."""
+        found = {name: self._plan(name, Extras(**extras)) for name in PRESETS}
+        return {name: p for name, p in found.items() if p.layers}
+
+    def _plan(self, preset: str, extras: Extras) -> TargetPlan:
+        return plan(preset, self.layers, self.module_names, self.param_names, self.total_params, self.model_type,
+                    extras)
+
+    def _selects_nothing(self, preset: str, extras: Extras, result: TargetPlan) -> str:
+        """Why ``preset`` is empty here, what the model has, and which preset or flag would select something."""
+        have = {}
+        for layer in self.layers:
+            if layer.group not in ("head", "embedding"):
+                have.setdefault(f"{layer.part} {layer.group}", set()).add(layer.leaf)
+        has = "; ".join(f"{where}: {', '.join(sorted(leaves))}" for where, leaves in sorted(have.items()))
+        others = [p for p in PRESETS if p != preset and self._plan(p, extras).layers]
+        flags = [f"{flag}=True (--include-{flag})" for flag in ("vision", "projector", "router") if not getattr(extras, flag)
+                 and self._plan(preset, replace(extras, **{flag: True})).layers]
+        tries = [f"preset {', '.join(repr(p) for p in others)}"] if others else []
+        tries += flags
+        why = " ".join(result.notes)
+        return (f"preset {preset!r} selects no layer of {self.model_id}{' (' + why + ')' if why else ''}; "
+                f"adaptable layers: {has or 'none that LoRA wraps (Linear, Conv1D, Conv2d, Embedding)'}"
+                + (f"; try {' or '.join(tries)}" if tries else ""))
 
     def fresh_model(self) -> Any:
         """A model on the meta device for PEFT to inject into: the spare one once, then new builds."""

@@ -108,7 +108,8 @@ def _console():
 
 def _show(args: argparse.Namespace) -> int:
     from modscope.analysis import analyze
-    from modscope.inject import verify_plan
+    from modscope.inject import compare
+    from modscope.render.readback import taken_away
 
     if args.include_router and args.preset in ("qv", "attention"):
         raise OptionError(f"--include-router conflicts with --preset {args.preset}: the router is adapted with the "
@@ -123,17 +124,15 @@ def _show(args: argparse.Namespace) -> int:
         analysis = analyze(args.model, task=args.task, trust_remote_code=args.trust_remote_code)
         plans = analysis.plans(router=args.include_router, vision=args.include_vision,
                                projector=args.include_projector)
-        chosen = plans[args.preset]
-        if not chosen.layers:
-            raise OptionError(
-                f"preset {args.preset!r} selects no layer of {analysis.model_id}'s language model; try another"
-                " preset, or --include-vision / --include-projector for the towers"
-            )
+        chosen = plans.get(args.preset) or analysis.suggest(  # suggest says why the preset is empty
+            args.preset, router=args.include_router, vision=args.include_vision, projector=args.include_projector)
         report, differences = None, ()
         if not args.no_verify:
             if status:
                 status.update("verifying with a real PEFT injection…")
-            report = verify_plan(analysis.fresh_model(), chosen, verify_r)
+            # inject what the user takes away: the printed code, exec'd (equal to the JSON's lora_config)
+            report = compare(analysis.fresh_model(), taken_away(chosen, verify_r), label=chosen.preset, r=verify_r,
+                             predicted=chosen.trainable_params(verify_r), expected=chosen.wrapped)
             if _peft_defaults_surprise(analysis):
                 from modscope.scan import peft_differences
 
@@ -148,11 +147,11 @@ def _show(args: argparse.Namespace) -> int:
 
         from modscope.render.json import show_document
 
-        print(json.dumps(show_document(analysis, plans, ranks, report, differences), indent=2))
+        print(json.dumps(show_document(analysis, plans, ranks, verify_r, report, differences), indent=2))
     else:
         from modscope.render.rich import show_view
 
-        console.print(show_view(analysis, plans, args.preset, ranks, verify_r, report, differences))
+        console.print(show_view(analysis, plans, args.preset, ranks, verify_r, report, differences), crop=False)
     return 0 if report is None or report.match else 1
 
 

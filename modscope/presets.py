@@ -11,7 +11,7 @@ from typing import Any
 
 from modscope.formulas import lora_params, percent
 from modscope.matching import matches, pattern_key
-from modscope.errors import OptionError
+from modscope.errors import OptionError, first_line
 from modscope.roles import ROLE_ORDER, Layer
 
 PRESETS = ("qv", "attention", "mlp", "all-linear")
@@ -63,8 +63,13 @@ class TargetPlan:
         return {key: r * factor for key, factor in self.rank_multipliers.items()}
 
     def lora_config_kwargs(self, r: int = 8, lora_alpha: int | None = None, **kwargs: Any) -> dict[str, Any]:
-        """Keyword arguments for ``peft.LoraConfig``; ``lora_alpha`` defaults to 2r."""
+        """Keyword arguments for ``peft.LoraConfig``; ``lora_alpha`` defaults to 2r. Raises ``OptionError``
+        for what PEFT would refuse on these targets."""
+        if isinstance(r, bool) or not isinstance(r, int) or r <= 0:
+            raise OptionError(f"r must be a positive integer, not {r!r}")
         alpha = 2 * r if lora_alpha is None else lora_alpha
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
+            raise OptionError(f"lora_alpha must be a number, not {alpha!r}")
         values: dict[str, Any] = {
             "r": r,
             "lora_alpha": alpha,
@@ -79,13 +84,23 @@ class TargetPlan:
         if self.fan_in_fan_out:
             values["fan_in_fan_out"] = True
         values.update(kwargs)
+        if self.target_parameters and values.get("lora_dropout"):
+            raise OptionError(f"lora_dropout={values['lora_dropout']} with target_parameters: PEFT refuses dropout on "
+                              "parameter targets (the MoE experts here); leave lora_dropout at 0")
+        if self.target_parameters and values.get("use_dora"):
+            raise OptionError("use_dora=True with target_parameters: PEFT has no DoRA for parameter targets (the MoE "
+                              "experts here); drop use_dora or use a preset without experts")
         return values
 
     def lora_config(self, r: int = 8, lora_alpha: int | None = None, **kwargs: Any) -> Any:
-        """A ``peft.LoraConfig`` ready for ``get_peft_model``."""
+        """A ``peft.LoraConfig`` ready for ``get_peft_model``; ``OptionError`` where PEFT would refuse it."""
         from peft import LoraConfig
 
-        return LoraConfig(**self.lora_config_kwargs(r, lora_alpha, **kwargs))
+        values = self.lora_config_kwargs(r, lora_alpha, **kwargs)
+        try:
+            return LoraConfig(**values)
+        except (TypeError, ValueError) as exc:
+            raise OptionError(f"PEFT rejects this LoraConfig: {first_line(exc)}") from None
 
     def __rich__(self) -> Any:
         from modscope.render.rich import plan_view

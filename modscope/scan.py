@@ -25,6 +25,7 @@ _FIRST_DENSE = ("first_k_dense_replace", "first_dense_layers", "num_dense_layers
 MAX_EXPERTS = 8
 MAX_LAYER_KINDS = 4  # hybrid models keep one layer of each kind, up to this depth
 TIME_BUDGET_S = 60.0
+ConfigFor = Callable[[Any, int], Any]  # (TargetPlan, r) -> the peft.LoraConfig to inject
 
 
 @dataclass(frozen=True)
@@ -239,8 +240,15 @@ def _one_line(exc: BaseException) -> str:
     return line if line == type(exc).__name__ else f"{type(exc).__name__}: {line}"
 
 
-def scan_type(model_type: str, *, layers: int = 2, r: int = 4, budget: float = TIME_BUDGET_S) -> TypeScan:
-    """Build ``model_type`` from its reduced default config and check every preset with PEFT; never raises."""
+def _plan_config(plan: Any, r: int) -> Any:
+    return plan.lora_config(r)
+
+
+def scan_type(model_type: str, *, layers: int = 2, r: int = 4, budget: float = TIME_BUDGET_S,
+              config_for: ConfigFor = _plan_config) -> TypeScan:
+    """Build ``model_type`` from its reduced default config and check every preset with PEFT; never raises.
+    ``config_for(plan, r)`` gives the LoraConfig injected: the plan's own, or (the command line, the full scan
+    in CI) what a user takes away from `show`, read back."""
     import warnings
 
     from transformers import AutoConfig
@@ -268,7 +276,7 @@ def scan_type(model_type: str, *, layers: int = 2, r: int = 4, budget: float = T
                 except BuildError as exc:
                     return TypeScan(model_type, "not built", str(exc), seconds=time.perf_counter() - start)
                 warned.append(f"built at full depth: the reduced config failed ({reduced_error})")
-            checks = [_check(analysis, preset, r) for preset in PRESETS]
+            checks = [_check(analysis, preset, r, config_for) for preset in PRESETS]
             real = peft_default_sets(analysis, wrapped=peft_wrapped)
             differences = peft_differences(analysis, real)
             predicted = peft_default_sets(analysis)
@@ -280,19 +288,21 @@ def scan_type(model_type: str, *, layers: int = 2, r: int = 4, budget: float = T
     except Exception as exc:  # a bug in modscope on this model type: recorded, the scan goes on
         return _partial(model_type, "failed", _one_line(exc), analysis, checks, start)
     warned += [f"'{c.preset}' selects no layer" for c in checks if c.empty]
-    warned += [n for p in PRESETS for n in analysis.suggest(p).notes]
+    warned += [n for p in analysis.plans().values() for n in p.notes]
     return TypeScan(model_type, "analysed", None, analysis.architecture, _roles(analysis), tuple(checks),
                     differences, tuple(dict.fromkeys(warned)), time.perf_counter() - start)
 
 
-def _check(analysis: Any, preset: str, r: int) -> PresetCheck:
-    from modscope.analysis import verify
+def _check(analysis: Any, preset: str, r: int, config_for: ConfigFor) -> PresetCheck:
+    from modscope.inject import compare
 
-    plan = analysis.suggest(preset)
+    try:
+        plan = analysis.suggest(preset)
+    except ModscopeError as exc:
+        return PresetCheck(preset, (), (), 0, 0, None, False, first_line(exc))
     targets = (preset, plan.target_modules, plan.target_parameters, len(plan.layers))
-    if not plan.layers:
-        return PresetCheck(*targets, 0, None, False, "selects no layer")
-    report = verify(analysis, plan, r=r)
+    report = compare(analysis.fresh_model(), config_for(plan, r), label=preset, r=r,
+                     predicted=plan.trainable_params(r), expected=plan.wrapped)
     return PresetCheck(*targets, report.predicted, report.peft, report.match, None if report.match else report.summary)
 
 
@@ -307,7 +317,7 @@ def _roles(analysis: Any) -> tuple[str, ...]:
 
 
 def scan(model_types: Any = None, *, layers: int = 2, progress: Callable[[TypeScan], None] | None = None,
-         budget: float = TIME_BUDGET_S) -> ScanReport:
+         budget: float = TIME_BUDGET_S, config_for: ConfigFor = _plan_config) -> ScanReport:
     """Scan ``model_types`` (default: every model type transformers knows); ``progress`` sees each result."""
     import peft
     import transformers
@@ -318,7 +328,7 @@ def scan(model_types: Any = None, *, layers: int = 2, progress: Callable[[TypeSc
     start = time.perf_counter()
     results = []
     for model_type in chosen:
-        result = scan_type(model_type, layers=layers, budget=budget)
+        result = scan_type(model_type, layers=layers, budget=budget, config_for=config_for)
         results.append(result)
         if progress is not None:
             progress(result)
@@ -370,13 +380,14 @@ def peft_differences(analysis: Any, sets: dict[str | None, frozenset[str] | str]
     modscope's ``all-linear`` and ``qv`` presets (layers added, layers dropped, or the refusal)."""
     sets = peft_default_sets(analysis) if sets is None else sets
     lines = []
+    plans = analysis.plans()
     for target, preset in PEFT_DEFAULTS:
         label = f'target_modules="{target}"' if target else "target_modules=None"
         theirs = sets[target]
         if isinstance(theirs, str):
             lines.append(f"{label}: PEFT refuses it ({theirs})")
             continue
-        ours = analysis.suggest(preset).wrapped
+        ours = plans[preset].wrapped if preset in plans else frozenset()
         added, dropped = _describe(analysis, theirs - ours), _describe(analysis, ours - theirs)
         if added:
             lines.append(f"{label}: PEFT would also adapt {added}")
@@ -470,6 +481,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from modscope.errors import OptionError
+    from modscope.render.readback import taken_away
 
     known = all_model_types()
     unknown = [m for m in args.model_types if m not in known]
@@ -484,7 +496,7 @@ def run(args: argparse.Namespace) -> int:
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("scanning", total=len(chosen))
-        report = scan(chosen, layers=args.layers,
+        report = scan(chosen, layers=args.layers, config_for=taken_away,
                       progress=lambda t: bar.update(task, advance=1, description=f"scanning {t.model_type:<24}"))
     if args.json:
         print(json.dumps(report.to_json(), indent=2))

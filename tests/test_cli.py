@@ -38,7 +38,7 @@ def test_show_prints_tree_config_table_and_verification(capsys):
     assert code == 0
     assert "(0-23): 24 × Qwen2DecoderLayer" in out
     assert "494,032,768" in out
-    assert "config = LoraConfig(" in out and "'gate_proj'," in out
+    assert "config = LoraConfig(" in out and '"gate_proj",' in out
     assert "0.8826%" in out
     assert "verified with PEFT" in out
 

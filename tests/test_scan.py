@@ -170,7 +170,9 @@ def test_cli_rejects_unknown_model_type():
 
 @pytest.mark.skipif(os.environ.get("MODSCOPE_FULL_SCAN") != "1", reason="set MODSCOPE_FULL_SCAN=1 for the full scan")
 def test_full_scan():
-    report = scanning.scan()
+    from modscope.render.readback import taken_away
+
+    report = scanning.scan(config_for=taken_away)  # inject what `show` prints and puts in its JSON
     crashed = [(t.model_type, t.reason) for t in report.results if t.status in ("failed", "timeout")]
     assert not crashed
     peft_refuses = [t for t in report.built if scanning.reason_kind(t).startswith("PEFT refuses every preset")]

@@ -1,4 +1,6 @@
-"""Analysis results -> one JSON-serialisable document."""
+"""Analysis results -> one JSON-serialisable document, in the shape of ``modscope/schemas/show.schema.json``.
+
+``schema_version`` changes when a field is removed or changes meaning; new fields may appear in any version."""
 
 from __future__ import annotations
 
@@ -8,8 +10,14 @@ from typing import Any
 from modscope.presets import TargetPlan
 
 
-def plan_document(plan: TargetPlan, ranks: tuple[int, ...]) -> dict[str, Any]:
+SCHEMA_VERSION = 1
+
+
+def plan_document(plan: TargetPlan, ranks: tuple[int, ...], r: int) -> dict[str, Any]:
+    """One preset: its targets, its counts per rank, and ``lora_config``, the keyword arguments of
+    ``peft.LoraConfig(**…)`` at rank ``r``."""
     return {
+        "lora_config": plan.lora_config_kwargs(r),
         "target_modules": plan.target_modules_list,
         "target_parameters": list(plan.target_parameters),
         "rank_pattern": {key: f"{factor}r" for key, factor in plan.rank_multipliers.items()},
@@ -20,9 +28,10 @@ def plan_document(plan: TargetPlan, ranks: tuple[int, ...]) -> dict[str, Any]:
     }
 
 
-def show_document(analysis: Any, plans: dict[str, TargetPlan], ranks: tuple[int, ...], report: Any = None,
+def show_document(analysis: Any, plans: dict[str, TargetPlan], ranks: tuple[int, ...], r: int, report: Any = None,
                   peft_differences: tuple[str, ...] = ()) -> dict:
     return {
+        "schema_version": SCHEMA_VERSION,
         "model": analysis.model_id,
         "source": analysis.source,
         "location": analysis.location,
@@ -46,7 +55,8 @@ def show_document(analysis: Any, plans: dict[str, TargetPlan], ranks: tuple[int,
             }
             for l in analysis.layers
         ],
-        "presets": {name: plan_document(plan, ranks) for name, plan in plans.items()},
+        "r": r,
+        "presets": {name: plan_document(plan, ranks, r) for name, plan in plans.items()},
         "verification": None if report is None else {**asdict(report), "match": report.match},
         "peft_differences": list(peft_differences),
     }

@@ -13,6 +13,7 @@ from rich.tree import Tree
 
 from modscope.formulas import percent
 from modscope.presets import TargetPlan
+from modscope.render.python import config_code
 from modscope.roles import ROLE_ORDER, Layer
 
 _SOURCE_WORDS = {
@@ -102,21 +103,16 @@ def roles_table(analysis: Any) -> Table:
     return table
 
 
-def _python_value(key: str, value: Any, width: int = 72) -> list[str]:
-    """``key=value,`` lines, long lists one item per line, so the code stays copy-pasteable in a narrow terminal."""
-    if isinstance(value, str) and key == "target_modules":
-        return [f"    {key}=r{value!r},  # a regex: PEFT fullmatches module names"]
-    if isinstance(value, list) and len(f"    {key}={value!r},") > width:
-        return [f"    {key}=[", *(f"        {item!r}," for item in value), "    ],"]
-    return [f"    {key}={value!r},"]
+def python_code(code: str) -> Text:
+    """Code to copy: highlighted, never wrapped or cropped by rich (print the group with ``crop=False``;
+    a terminal narrower than the code soft-wraps it), and the same text without colour."""
+    text = Syntax(code, "python", theme="ansi_dark", background_color="default").highlight(code.rstrip("\n"))
+    text.no_wrap, text.overflow = True, "ignore"
+    return text
 
 
-def lora_config_code(plan: TargetPlan, r: int) -> Syntax:
-    lines = ["from peft import LoraConfig", "", "config = LoraConfig("]
-    for key, value in plan.lora_config_kwargs(r).items():
-        lines += _python_value(key, value)
-    lines.append(")")
-    return Syntax("\n".join(lines), "python", theme="ansi_dark", background_color="default")
+def lora_config_code(plan: TargetPlan, r: int) -> Text:
+    return python_code(config_code(plan.lora_config_kwargs(r)))
 
 
 def counts_table(analysis: Any, plans: dict[str, TargetPlan], ranks: tuple[int, ...], chosen: str) -> Table:
@@ -191,7 +187,7 @@ def analysis_view(analysis: Any) -> Group:
 def mimebundle(renderable: Any) -> dict[str, str]:
     """text/plain and text/html of a rich renderable, for Jupyter."""
     console = Console(record=True, width=120, force_jupyter=False, color_system="truecolor", file=_Null())
-    console.print(renderable)
+    console.print(renderable, crop=False)
     return {"text/plain": console.export_text(styles=False, clear=False), "text/html": console.export_html(inline_styles=True)}
 
 
