@@ -170,7 +170,8 @@ def _catalog(args: argparse.Namespace) -> int:
         rows = [{"id": e.id, "model_type": e.model_type, "architecture": e.architecture,
                  "total_params": e.total_params, "card_params": (e.card_params or {}).get("text"),
                  "config_url": e.config_url} for e in found]
-        print(json.dumps(rows, indent=2))
+        # the shape of modscope/schemas/catalog.schema.json
+        print(json.dumps({"schema_version": 1, "models": rows}, indent=2))
         return 0
     from rich.table import Table
 

@@ -95,6 +95,7 @@ class ScanReport:
         from dataclasses import asdict
 
         return {
+            "schema_version": 1,  # the shape of modscope/schemas/scan.schema.json
             "versions": self.versions,
             "seconds": round(self.seconds, 1),
             "model_types": len(self.results),

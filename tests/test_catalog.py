@@ -29,10 +29,29 @@ def test_catalog_is_big_enough_and_ids_unique():
 
 @pytest.mark.parametrize("entry", [e for e in ENTRIES if _native(e)], ids=lambda e: e.id)
 def test_every_entry_shows_offline_verified_by_peft(entry, capsys):
+    """`show --json` offline; then every preset's printed LoraConfig and JSON lora_config, taken as a user
+    takes them, injected with PEFT to the JSON's count."""
+    from peft import LoraConfig
+    from test_handover import printed_code, rendered, validate
+
+    from modscope.inject import compare
+    from modscope.render.readback import pasted_config
+    from modscope.render.rich import show_view
+
     assert main(["show", entry.id, "--json", "--r", "8"]) == 0
     doc = json.loads(capsys.readouterr().out)
+    validate(doc, "show")
     assert doc["source"] == "catalog" and doc["total_params"] == entry.total_params > 0
     assert doc["verification"]["match"], doc["verification"]
+    a = modscope.analyze(entry.id)
+    plans = a.plans()
+    assert set(plans) == set(doc["presets"])
+    for name, plan in plans.items():
+        pasted = pasted_config(printed_code(rendered(show_view(a, plans, name, (8,), 8), 80)))
+        assert pasted == LoraConfig(**doc["presets"][name]["lora_config"])
+        report = compare(a.fresh_model(), pasted, label=name, r=8, predicted=doc["presets"][name]["trainable"]["8"],
+                         expected=plan.wrapped)
+        assert report.match, report.summary
 
 
 @pytest.mark.parametrize("entry", [e for e in ENTRIES if not _native(e)], ids=lambda e: e.id)

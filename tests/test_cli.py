@@ -115,7 +115,7 @@ def test_help_does_not_import_torch_transformers_or_peft():
 def test_catalog_lists_entries_without_torch():
     heavy, printed = _isolated(["catalog", "qwen2", "--json"])
     assert heavy == []
-    rows = json.loads(printed)
+    rows = json.loads(printed)["models"]
     assert any(r["id"] == "Qwen/Qwen2-0.5B" and r["total_params"] == 494_032_768 for r in rows)
     heavy, printed = _isolated(["catalog"])
     assert heavy == [] and "Qwen/Qwen2-0.5B" in printed

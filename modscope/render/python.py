@@ -20,7 +20,7 @@ def config_code(kwargs: dict[str, Any], cls: str = "LoraConfig", module: str = "
     lines = [f"from {module} import {cls}", "", f"config = {cls}("]
     for key, value in kwargs.items():
         if key == "target_modules" and isinstance(value, str) and value != "all-linear":
-            lines.append(f"{_INDENT}# one regex string: PEFT fullmatches it against whole module names")
+            lines.append(f"{_INDENT}# one regex: PEFT fullmatches it against module paths")
         lines += _assignment(key, value)
     lines.append(")")
     return "\n".join(lines) + "\n"
