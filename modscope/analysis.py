@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from modscope.build import build
+from modscope.build import BuiltModel, build
 from modscope.errors import OptionError
 from modscope.graph import ModuleGraph, build_graph
 from modscope.presets import DEFAULT_PRESET, PRESETS, Extras, TargetPlan, plan
@@ -106,7 +106,11 @@ class Analysis:
 def analyze(source: Any, *, task: str | None = None, trust_remote_code: bool = False) -> Analysis:
     """Analyse a model from a Hub id, a local path or a ``transformers.PretrainedConfig``."""
     resolved = resolve(source, trust_remote_code=trust_remote_code)
-    built = build(resolved.config, task, trust_remote_code=resolved.trust_remote_code)
+    return analysis_of(resolved, build(resolved.config, task, trust_remote_code=resolved.trust_remote_code))
+
+
+def analysis_of(resolved: ResolvedConfig, built: BuiltModel) -> Analysis:
+    """The analysis of a model already built (``check`` hands it one whose blocks PEFT has repeated)."""
     graph = build_graph(built.model)
     layers = classify(graph, built.model, resolved.config)
     return Analysis(

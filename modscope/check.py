@@ -31,7 +31,8 @@ _TASK_OF_TYPE = {"SEQ_CLS": "sequence-classification", "CAUSAL_LM": "causal-lm",
 class AdaptedLayer:
     layer: Layer
     r: int
-    params: int  # adapter parameters on this layer (DoRA magnitude and AdaLoRA's lora_E/ranknum included)
+    params: int  # trainable adapter parameters on this layer (DoRA magnitude and AdaLoRA's lora_E included)
+    frozen: int = 0  # adapter parameters PEFT adds frozen: AdaLoRA's ranknum scalar (in total, not trainable)
 
 
 @dataclass(frozen=True)
@@ -85,46 +86,226 @@ class CountReport:
 
 
 def peft_config(lora_config: Any) -> Any:
-    """A ``peft.LoraConfig`` / ``AdaLoraConfig`` from one, or from a dict of its fields (an adapter_config.json)."""
-    import dataclasses
+    """A ``peft.LoraConfig`` / ``AdaLoraConfig`` from one, or from a dict of its fields (an adapter_config.json),
+    loaded as PEFT loads a saved adapter."""
+    return _load(lora_config)[0]
 
-    from peft import AdaLoraConfig, LoraConfig
 
+def _load(lora_config: Any) -> tuple[Any, list[str]]:
+    """The PEFT config, and what loading it says, in plain words.
+
+    A dict goes through PEFT's own loader, as ``PeftConfig.from_pretrained`` does with a saved adapter_config.json:
+    ``check_kwargs``, then ``from_peft_type``, which drops the keys this PEFT does not know (older or newer
+    versions' keys) with a warning; that warning becomes one line."""
+    import warnings
+
+    import peft
+    from peft import AdaLoraConfig, LoraConfig, PeftConfig
+    from peft.config import _check_and_remove_unused_kwargs
+
+    notes: list[str] = []
     if isinstance(lora_config, (LoraConfig, AdaLoraConfig)):
-        return copy.deepcopy(lora_config)
-    if not isinstance(lora_config, dict):
+        config = copy.deepcopy(lora_config)
+        _check_values({f: getattr(config, f) for f in _CHECKED_TYPES if hasattr(config, f)},
+                      isinstance(config, AdaLoraConfig))
+    elif isinstance(lora_config, dict):
+        values = dict(lora_config)
+        cls = _config_class(values.setdefault("peft_type", "LORA"))
+        _check_values(values, cls is AdaLoraConfig)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                kwargs = cls.check_kwargs(**values)
+                config = PeftConfig.from_peft_type(**kwargs)
+            except Exception as exc:  # PEFT's own checks of this input (ValueError, TypeError, ImportError, …)
+                raise OptionError(f"PEFT {peft.__version__} rejects this {cls.__name__}: {first_line(exc)}") \
+                    from None
+        for warning in caught:
+            if str(warning.message).startswith("Unexpected keyword arguments"):
+                ignored = sorted(_check_and_remove_unused_kwargs(cls, dict(kwargs))[1])
+                many = len(ignored) > 1
+                notes.append(f"{'keys' if many else 'key'} {', '.join(ignored)} {'are' if many else 'is'} unknown "
+                             f"to PEFT {peft.__version__} and ignored, as PEFT ignores {'them' if many else 'it'} "
+                             "when it loads this config")
+            elif issubclass(warning.category, (UserWarning, FutureWarning)):
+                notes.append(f"PEFT says: {first_line(warning.message)}")
+    else:
         raise OptionError(f"expected a peft.LoraConfig or a dict of its fields, not {type(lora_config).__name__}")
-    values = dict(lora_config)
-    kind = str(values.pop("peft_type", "LORA")).upper().rpartition(".")[2]
-    if kind not in ("LORA", "ADALORA"):
-        raise OptionError(f"peft_type {kind} is not LoRA: modscope checks LORA and ADALORA configs")
-    cls = AdaLoraConfig if kind == "ADALORA" else LoraConfig
-    known = {f.name for f in dataclasses.fields(cls) if f.init}
-    try:
-        return cls(**{k: v for k, v in values.items() if k in known})
-    except (TypeError, ValueError) as exc:
-        raise OptionError(f"PEFT rejects this {cls.__name__}: {first_line(exc)}") from None
+    if config.inference_mode:  # save_pretrained writes true; training resumes with is_trainable=True
+        config.inference_mode = False
+        notes.append("inference_mode=true, as PEFT saves it: counted as trained, as "
+                     "PeftModel.from_pretrained(..., is_trainable=True) loads it (without that flag nothing trains)")
+    for option, what in _NOT_COUNTED.items():
+        if getattr(config, option, None):
+            raise OptionError(f"{option} adds {what}, which modscope does not count yet: check the config "
+                              "without it (the rest counts the same)")
+    if isinstance(config, AdaLoraConfig) and config.rank_pattern:
+        kept = sum(sum(map(bool, mask)) for mask in config.rank_pattern.values())
+        notes.append(f"rank_pattern holds AdaLoRA's learned budget ({kept} ranks kept in "
+                     f"{len(config.rank_pattern)} layers): get_peft_model starts again at init_r={config.init_r}, "
+                     "as counted here; PeftModel.from_pretrained resizes the layers to it")
+    return config, notes
+
+
+# options that change what PEFT trains and that the count does not model: refused rather than miscounted
+_NOT_COUNTED = {
+    "lora_bias": "a trainable bias to every lora_B",
+    "trainable_token_indices": "trainable token embeddings",
+    "use_bdlora": "block-diagonal LoRA factors (fewer parameters)",
+    "kasa_config": "KaSA's singular values to every layer",
+}
+
+
+def _config_class(peft_type: Any) -> Any:
+    """The config class PEFT loads ``peft_type`` with, if modscope checks it."""
+    import peft
+    from peft import AdaLoraConfig, LoraConfig
+    from peft.mapping import PEFT_TYPE_TO_CONFIG_MAPPING as classes
+
+    checked = "modscope checks LORA and ADALORA configs"
+    if not isinstance(peft_type, str) or peft_type not in classes:
+        spelled = [t.value for t in classes if str(peft_type).upper().rpartition(".")[2] == t.value]
+        fix = f"write peft_type {spelled[0]!r}" if spelled else checked
+        raise OptionError(f"peft_type {peft_type!r} is not one PEFT {peft.__version__} knows: {fix}")
+    cls = classes[peft_type]
+    if cls not in (LoraConfig, AdaLoraConfig):
+        raise OptionError(f"peft_type {peft_type!r} is a PEFT method modscope does not check yet: {checked}")
+    return cls
+
+
+_CHECKED_TYPES = ("r", "init_r", "target_r", "total_step", "lora_alpha", "lora_dropout", "target_modules",
+                  "exclude_modules", "target_parameters", "modules_to_save", "rank_pattern", "alpha_pattern",
+                  "layers_to_transform", "layers_pattern", "bias", "use_dora", "fan_in_fan_out", "layer_replication")
+
+
+def _check_values(values: dict[str, Any], ada: bool) -> None:
+    """Values PEFT takes on trust and fails on later, or counts wrongly: each is an OptionError saying what fits.
+    Regexes must compile (PEFT fullmatches a target_modules string; pattern keys, layers_pattern and modules_to_save
+    entries go into its regexes)."""
+
+    def fail(key: str, wanted: str) -> None:
+        raise OptionError(f"{key} must be {wanted}, not {values[key]!r}")
+
+    def regex(key: str, pattern: str) -> None:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            fix = "name the modules in a list such as ['q_proj', 'v_proj']" if key.endswith("_modules") else \
+                "escape its special characters"
+            raise OptionError(f"{key} {pattern!r} is not a valid regex ({exc}): fix it, or {fix}") from None
+
+    def strings(value: Any) -> bool:
+        return isinstance(value, (list, tuple, set)) and all(isinstance(v, str) for v in value)
+
+    for key in ("init_r", "target_r", "total_step") if ada else ("r",):
+        if key in values and not (key == "total_step" and values[key] is None) and not _int_at_least(values[key], 1):
+            fail(key, "a positive integer such as 8")
+    for key in ("lora_alpha", "lora_dropout"):
+        if key in values and not _number(values[key]):
+            fail(key, "a number")
+    for key in ("target_modules", "exclude_modules"):
+        value = values.get(key)
+        if isinstance(value, str):
+            regex(key, value)
+        elif value is not None and not strings(value):
+            fail(key, "a list of module names, or one regex string")
+    for key in ("target_parameters", "modules_to_save"):
+        if values.get(key) is not None and (isinstance(values[key], str) or not strings(values[key])):
+            fail(key, "a list of names such as ['lm_head']" if key == "modules_to_save" else
+                 "a list of parameter names such as ['mlp.experts.gate_up_proj']")
+        for name in values.get(key) or () if key == "modules_to_save" else ():
+            regex("modules_to_save entry", name)
+    for key, wanted in (("rank_pattern", "a positive integer rank"), ("alpha_pattern", "a number")):
+        value = values.get(key)
+        if value is None or (ada and key == "rank_pattern"):  # AdaLoRA saves its learned masks here
+            continue
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            fail(key, 'a mapping of names or regexes to values, such as {"down_proj": 16}')
+        for name, v in value.items():
+            regex(f"{key} key", name)
+            if not (_int_at_least(v, 1) if key == "rank_pattern" else _number(v)):
+                raise OptionError(f"{key}[{name!r}] must be {wanted}, not {v!r}")
+    layers = values.get("layers_to_transform")
+    if layers is not None and not (_int_at_least(layers, 0) or isinstance(layers, list) and
+                                   all(_int_at_least(i, 0) for i in layers)):
+        fail("layers_to_transform", "a block index or a list of them, such as [0, 1]")
+    pattern = values.get("layers_pattern")
+    if pattern is not None and not (isinstance(pattern, str) or strings(pattern)):
+        fail("layers_pattern", "the name of the block list, such as 'layers', or a list of such names")
+    for name in [pattern] if isinstance(pattern, str) else pattern or ():
+        regex("layers_pattern", name)
+    if "bias" in values and values["bias"] not in ("none", "all", "lora_only"):
+        fail("bias", "'none', 'all' or 'lora_only'")
+    for key in ("use_dora", "fan_in_fan_out"):
+        if key in values and not isinstance(values[key], bool):
+            fail(key, "true or false")
+    spans = values.get("layer_replication")
+    if spans is not None and not (isinstance(spans, list) and all(
+            isinstance(s, (list, tuple)) and len(s) == 2 and all(_int_at_least(i, 0) for i in s) for s in spans)):
+        fail("layer_replication", "a list of [start, end) block ranges, such as [[0, 16], [8, 24]]")
+
+
+def _int_at_least(value: Any, least: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def count(source: Any, lora_config: Any, *, task: str | None = None) -> CountReport:
     """Which layers ``lora_config`` adapts on ``source`` and how many parameters PEFT will train."""
     from modscope.analysis import Analysis, analyze
 
-    config = peft_config(lora_config)
+    config, notes = _load(lora_config)
     task_type = str(getattr(config.task_type, "value", config.task_type) or "")
     if isinstance(source, Analysis):
         analysis = source
     else:
         analysis = analyze(source, task=task or _TASK_OF_TYPE.get(task_type))
-    return _count(analysis, config, task_type)
+    if not config.layer_replication:
+        return _count(analysis, config, task_type, notes)
+    # PEFT repeats blocks before it adapts them: count on that model, verify on the original (PEFT replicates it)
+    return replace(_count(_replicated(analysis, config.layer_replication), config, task_type, notes),
+                   analysis=analysis)
 
 
-def _count(analysis: Any, original: Any, task_type: str) -> CountReport:
+def _replicated_model(analysis: Any, layer_map: list[list[int]]) -> Any:
+    """A fresh meta model with its blocks repeated by PEFT's own ``replicate_layers`` (sharing base weights), as
+    ``LoraModel._prepare_model`` does for ``layer_replication``. Built from a copy of the config: PEFT rewrites
+    ``num_hidden_layers`` on the model's config, which the analysis shares."""
+    from peft.tuners.tuners_utils import replicate_layers
+
+    from modscope.build import build
+
+    resolved = analysis.resolved
+    built = build(copy.deepcopy(resolved.config), analysis.task, trust_remote_code=resolved.trust_remote_code)
+    blocks = getattr(built.model.config, "num_hidden_layers", None)
+    try:
+        replicate_layers(built.model, layer_map)
+    except ValueError as exc:  # no block list where PEFT looks for one
+        raise OptionError(f"PEFT cannot apply layer_replication to {analysis.model_type}: {first_line(exc)}; "
+                          "drop layer_replication") from None
+    except IndexError as exc:
+        raise OptionError(f"PEFT cannot apply layer_replication={layer_map} to {analysis.model_type}: "
+                          f"{first_line(exc)}; give [start, end) ranges within its {blocks} blocks") from None
+    return built
+
+
+def _replicated(analysis: Any, layer_map: list[list[int]]) -> Any:
+    """The analysis of the model PEFT adapts under ``layer_replication``."""
+    from modscope.analysis import analysis_of
+
+    built = _replicated_model(analysis, layer_map)
+    return analysis_of(replace(analysis.resolved, config=built.model.config), built)
+
+
+def _count(analysis: Any, original: Any, task_type: str, notes: list[str]) -> CountReport:
     from peft import AdaLoraConfig
 
     config = copy.deepcopy(original)
     ada = isinstance(config, AdaLoraConfig)
-    warnings: list[str] = []
+    warnings: list[str] = list(notes)
     problems: list[str] = []
     if task_type == "SEQ_CLS":
         config.modules_to_save = list(config.modules_to_save or []) + _SEQ_CLS_HEADS
@@ -192,7 +373,7 @@ def _count(analysis: Any, original: Any, task_type: str) -> CountReport:
         saved_params=saved_params,
         base_params=analysis.total_params,
         trainable=adapter + bias_params + saved_params,
-        total=analysis.total_params + adapter + saved_params,
+        total=analysis.total_params + adapter + sum(row.frozen for row in rows) + saved_params,
         warnings=tuple(warnings),
         problems=tuple(problems),
         config=original,
@@ -261,9 +442,9 @@ def _weight_of(layer: Layer | None, name: str) -> Layer | None:
 
 
 def _row(layer: Layer, config: Any, ada: bool) -> AdaptedLayer:
-    if ada:  # lora_A, lora_B, lora_E (r×1) and the ranknum scalar, at init_r
+    if ada:  # lora_A, lora_B and lora_E (r×1) at init_r; AdaLoraLayer.update_layer adds ranknum frozen
         r = config.init_r
-        return AdaptedLayer(layer, r, lora_params(layer, r) + r + 1)
+        return AdaptedLayer(layer, r, lora_params(layer, r) + r, frozen=1)
     key = pattern_key(config.rank_pattern or {}, layer.name)
     r = config.r if key is None else config.rank_pattern[key]
     dora = layer.out_features if config.use_dora else 0  # the magnitude vector
@@ -330,17 +511,56 @@ def _close_names(analysis: Any, wanted: str, params: bool = False) -> list[str]:
 
 
 def _nothing_matched(analysis: Any, config: Any) -> str:
+    """What was given (a list or a regex), and the model's adaptable names by role, closest to it first."""
     targets = config.target_modules
-    words = [targets] if isinstance(targets, str) else list(targets or [])
-    close = list(dict.fromkeys(c for w in words for c in _close_names(analysis, re.sub(r"[^\w.]", "", w))))
-    close += [c for t in config.target_parameters or () for c in _close_names(analysis, t, params=True)]
-    hint = f"closest real names: {', '.join(close)}" if close else f"see `modscope show {analysis.model_id}`"
-    hint += "; " + _list_hint(analysis, targets) if _list_hint(analysis, targets) else ""
-    shown = targets if isinstance(targets, str) or targets is None else sorted(targets)
-    what = f"target_modules={shown!r}" + (f", target_parameters={list(config.target_parameters)}"
-                                             if config.target_parameters else "")
-    extra = " (with layers_to_transform)" if config.layers_to_transform is not None else ""
-    return f"{what}{extra} matches nothing in {analysis.model_id}; {hint}"
+    if isinstance(targets, str):
+        modules = [l.name for l in analysis.layers if l.parameter is None]
+        example = next((name for name in modules if re.search(r"\.\d+\.", name)), modules[0] if modules else "")
+        what = (f"target_modules={targets!r} (one string: a regex PEFT fullmatches against whole module names "
+                f"such as {example})")
+        words = re.findall(r"[A-Za-z_]\w*", targets)
+    else:
+        what = f"target_modules={sorted(targets or [])!r} (a list: an entry matches a module's name or its end)"
+        words = list(targets or [])
+    if config.target_parameters:
+        what += f", target_parameters={list(config.target_parameters)}"
+    limits = [f"{key}={getattr(config, key)!r}" for key in ("layers_to_transform", "exclude_modules")
+              if getattr(config, key) not in (None, [], set())]
+    hints = [h for h in [_list_hint(analysis, targets)] if h]
+    close = [c for t in config.target_parameters or () for c in _close_names(analysis, t, params=True)]
+    if close:
+        hints.append(f"closest parameters: {', '.join(dict.fromkeys(close))}")
+    return (f"{what}{' with ' + ' and '.join(limits) if limits else ''} matches nothing in {analysis.model_id}; "
+            + "".join(h + "; " for h in hints) + f"its adaptable layers by role: {_by_role(analysis, words)}")
+
+
+_SHOWN = 15  # adaptable names listed when nothing matched; all of them up to this many
+
+
+def _by_role(analysis: Any, asked: list[str]) -> str:
+    """The model's adaptable leaf names grouped by role (``attention: q_proj (q), …; mlp: …``), the closest to
+    ``asked`` first: by spelling, or by meaning (``q_proj`` finds BERT's ``query``)."""
+    from modscope.roles import name_hint
+
+    words = [w.rpartition(".")[2] for w in asked]
+    meant = {name_hint(w) for w in words} - {None}
+    entries = dict.fromkeys(  # (group, leaf, role), in the model's order
+        (l.group.replace("_", " ") if l.part == "language" else f"{l.part} {l.group}", l.leaf, l.role)
+        for l in analysis.layers if l.parameter is None)
+
+    def closeness(entry: tuple[str, str, str]) -> float:
+        _, leaf, role = entry
+        spelled = max((difflib.SequenceMatcher(None, w, leaf).ratio() for w in words), default=0.0)
+        return spelled + (role in meant)
+
+    ranked = sorted(entries, key=closeness, reverse=True)
+    groups: dict[str, list[str]] = {}
+    for group, leaf, role in ranked[:_SHOWN]:
+        groups.setdefault(group, []).append(leaf if leaf == role else f"{leaf} ({role})")
+    listing = "; ".join(f"{group}: {', '.join(leaves)}" for group, leaves in groups.items())
+    more = len(ranked) - _SHOWN
+    return (listing or "none that LoRA wraps") + (
+        f"; and {more} more (see `modscope show {analysis.model_id}`)" if more > 0 else "")
 
 
 def _list_hint(analysis: Any, targets: Any) -> str | None:
@@ -421,6 +641,9 @@ def _refusals(config: Any, rows: tuple[AdaptedLayer, ...], model_type: str) -> l
                    "parameter targets; set lora_dropout=0")
     if params and getattr(config, "use_dora", False):
         out.append("use_dora=True with target_parameters: PEFT has no DoRA for parameter targets; drop one")
+    if params and getattr(config, "fan_in_fan_out", False):  # lora.ParamWrapper refuses it, on real tensors too
+        out.append("fan_in_fan_out=True with target_parameters: PEFT refuses it on parameter targets (a Conv1D "
+                   "weight named there needs none); set fan_in_fan_out=False")
     return out
 
 
@@ -434,9 +657,17 @@ def verify_count(report: CountReport) -> Any:
     """Inject the report's config with PEFT on a fresh meta model; a VerifyReport against the prediction."""
     from modscope.inject import compare
 
-    r = report.config.init_r if report.method == "AdaLoRA" else report.config.r
-    return compare(report.analysis.fresh_model(), copy.deepcopy(report.config), label="check", r=r,
-                   predicted=report.trainable, expected=report.wrapped)
+    config = copy.deepcopy(report.config)
+    r = config.init_r if report.method == "AdaLoRA" else config.r
+    if config.layer_replication:
+        # get_peft_model(..., low_cpu_mem_usage=True) replicates inside init_empty_weights, which registers each
+        # shared weight of a repeated block anew: the total then counts them twice, and a real model (PEFT's
+        # default low_cpu_mem_usage=False) does not. So PEFT's replicate_layers runs first, outside it.
+        model = _replicated_model(report.analysis, config.layer_replication).model
+        config.layer_replication = None
+    else:
+        model = report.analysis.fresh_model()
+    return compare(model, config, label="check", r=r, predicted=report.trainable, expected=report.wrapped)
 
 
 # --- rendering -------------------------------------------------------------------------------------------
@@ -480,6 +711,7 @@ def report_document(report: CountReport, verification: Any = None) -> dict[str, 
 
     targets = report.target_modules
     return {
+        "schema_version": 1,  # the shape of modscope/schemas/check.schema.json
         "model": report.model_id,
         "method": report.method,
         "target_modules": targets if isinstance(targets, str) or targets is None else list(targets),
@@ -513,7 +745,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
     check = subparsers.add_parser("check", help="check your own LoraConfig: what it adapts and what it trains")
     check.add_argument("model", help="Hugging Face id, local directory, or config.json path")
-    check.add_argument("--config", metavar="FILE", help="adapter_config.json, or a LoraConfig as JSON/YAML")
+    check.add_argument("--config", metavar="FILE", help="adapter_config.json (or its adapter directory), or a "
+                       "LoraConfig as JSON/YAML")
     check.add_argument("--target-modules", nargs="+", metavar="NAME",
                        help="leaf names or paths; one value with regex characters is a regex (PEFT fullmatches it)")
     check.add_argument("--target-parameters", nargs="+", metavar="NAME", help="parameter names or .suffixes")
@@ -539,23 +772,34 @@ def _names(values: list[str] | None) -> list[str] | str | None:
 
 
 def _load_config_file(path: str) -> dict[str, Any]:
-    file = Path(path)
-    try:
-        text = file.read_text()
-    except OSError as exc:
-        raise ConfigError(f"cannot read --config {path}: {exc.strerror}") from None
-    try:
-        if file.suffix in (".yaml", ".yml"):
-            import yaml
+    """The fields in ``--config``: an adapter_config.json (or its adapter directory) read by PEFT's own
+    ``PeftConfig.from_json_file``, or YAML."""
+    import warnings
 
-            values = yaml.safe_load(text)
+    import yaml
+    from peft import PeftConfig
+
+    file = Path(path)
+    if file.is_dir():
+        file = file / "adapter_config.json"
+    kind = "YAML" if file.suffix in (".yaml", ".yml") else "JSON"
+    try:
+        if kind == "YAML":
+            values = yaml.safe_load(file.read_text())
         else:
-            values = json.loads(text)
-    except ValueError as exc:  # json and yaml errors are ValueErrors
-        raise ConfigError(f"--config {path} is not valid {file.suffix[1:] or 'JSON'}: {first_line(exc)}") \
-            from None
+            with warnings.catch_warnings():  # it drops runtime_config, which PEFT never saves and nothing counts
+                warnings.simplefilter("ignore")
+                values = PeftConfig.from_json_file(str(file))
+    except OSError as exc:
+        raise ConfigError(f"cannot read --config {file}: {exc.strerror or first_line(exc)}") from None
+    except (ValueError, yaml.YAMLError) as exc:  # JSON's errors and undecodable bytes are ValueErrors
+        raise ConfigError(f"--config {file} is not valid {kind}: {' '.join(str(exc).split())}; give an "
+                          "adapter_config.json or a .yaml file of LoraConfig fields") from None
+    except TypeError:  # from_json_file looks for a key in a JSON number or null
+        values = None
     if not isinstance(values, dict):
-        raise ConfigError(f"--config {path} must hold one mapping of LoraConfig fields")
+        raise ConfigError(f"--config {file} holds {type(values).__name__ if values is not None else 'null'}, not "
+                          "a mapping of LoraConfig fields such as {\"r\": 8, \"target_modules\": [\"q_proj\"]}")
     return values
 
 

@@ -126,10 +126,10 @@ def test_seed_examples(seed):
     assert {row.layer.leaf for row in report.rows} == targets
 
 
-def test_nothing_matched_names_the_closest_real_names():
-    with pytest.raises(OptionError, match=r"matches nothing.*closest real names: .*q_proj"):
+def test_nothing_matched_lists_the_real_names_by_role():
+    with pytest.raises(OptionError, match=r"\(a list.*matches nothing.*by role: attention: q_proj \(q\), v_proj"):
         count(analysis("llama"), dict(target_modules=["q_projj", "vproj"]))
-    with pytest.raises(OptionError, match=r"query"):
+    with pytest.raises(OptionError, match=r"by role: attention: query \(q\), value \(v\)"):
         count(analysis("bert"), dict(target_modules=["q_proj", "v_proj"]))
     with pytest.raises(OptionError, match="layers_to_transform"):
         count(analysis("llama"), dict(target_modules=["q_proj"], layers_to_transform=[7]))
@@ -229,7 +229,7 @@ def test_cli_config_files(tiny_dir, tmp_path, capsys):
 
 
 def test_cli_nothing_matched_is_an_option_error(tiny_dir):
-    with pytest.raises(OptionError, match="closest real names: .*o_proj"):
+    with pytest.raises(OptionError, match=r"by role: attention: o_proj \(o\)"):
         _cli([tiny_dir, "--target-modules", "out_proj"])
     with pytest.raises(OptionError, match="--target-modules"):
         _cli([tiny_dir])
