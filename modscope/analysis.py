@@ -8,6 +8,7 @@ from typing import Any
 from modscope.build import BuiltModel, build
 from modscope.errors import OptionError
 from modscope.graph import ModuleGraph, build_graph
+from modscope.peft_rules import model_refusal
 from modscope.presets import DEFAULT_PRESET, PRESETS, Extras, TargetPlan, plan
 from modscope.resolve import ResolvedConfig, resolve
 from modscope.roles import Layer, classify
@@ -32,6 +33,7 @@ class Analysis:
     module_names: tuple[str, ...] = field(repr=False)
     param_names: tuple[str, ...] = field(repr=False)
     notes: tuple[str, ...] = ()
+    peft_refusal: str | None = None  # why get_peft_model fails on this model whatever the targets
     resolved: ResolvedConfig | None = field(default=None, repr=False, compare=False)
     # the model built for this analysis, handed to the first verification instead of building another
     _spare: list = field(default_factory=list, repr=False, compare=False)
@@ -40,6 +42,8 @@ class Analysis:
                 projector: bool = False) -> TargetPlan:
         """The targets for ``preset`` (qv, attention, mlp, all-linear), plus what the flags add.
         Raises ``OptionError``, saying what the model has instead, when the preset selects no layer."""
+        if self.peft_refusal:
+            raise OptionError(self.peft_refusal)
         extras = Extras(router=router, vision=vision, projector=projector)
         result = self._plan(preset, extras)
         if not result.layers:
@@ -47,7 +51,9 @@ class Analysis:
         return result
 
     def plans(self, **extras: bool) -> dict[str, TargetPlan]:
-        """Every preset that selects at least one layer (none of them on a model PEFT cannot adapt)."""
+        """Every preset that selects at least one layer; ``OptionError`` on a model PEFT cannot adapt."""
+        if self.peft_refusal:
+            raise OptionError(self.peft_refusal)
         found = {name: self._plan(name, Extras(**extras)) for name in PRESETS}
         return {name: p for name, p in found.items() if p.layers}
 
@@ -65,12 +71,13 @@ class Analysis:
         others = [p for p in PRESETS if p != preset and self._plan(p, extras).layers]
         flags = [f"{flag}=True (--include-{flag})" for flag in ("vision", "projector", "router") if not getattr(extras, flag)
                  and self._plan(preset, replace(extras, **{flag: True})).layers]
-        tries = [f"preset {', '.join(repr(p) for p in others)}"] if others else []
+        tries = [f"another preset ({', '.join(repr(p) for p in others)})"] if others else []
         tries += flags
         why = " ".join(result.notes)
         return (f"preset {preset!r} selects no layer of {self.model_id}{' (' + why + ')' if why else ''}; "
                 f"adaptable layers: {has or 'none that LoRA wraps (Linear, Conv1D, Conv2d, Embedding)'}"
-                + (f"; try {' or '.join(tries)}" if tries else ""))
+                + (f"; try {' or '.join(tries)}" if tries else
+                   f"; name layers yourself: `modscope check {self.model_id} --target-modules NAME …`"))
 
     def fresh_model(self) -> Any:
         """A model on the meta device for PEFT to inject into: the spare one once, then new builds."""
@@ -128,6 +135,7 @@ def analysis_of(resolved: ResolvedConfig, built: BuiltModel) -> Analysis:
             f"{n}.{p}" if n else p for n, data in graph.graph.nodes(data=True) for p in data["shapes"]
         ),
         notes=resolved.notes,
+        peft_refusal=model_refusal(built.model),
         resolved=resolved,
         _spare=[built.model],
     )

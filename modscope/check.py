@@ -19,7 +19,7 @@ from typing import Any
 from modscope.errors import ConfigError, OptionError, first_line
 from modscope.formulas import lora_params, percent
 from modscope.matching import matches, pattern_key
-from modscope.presets import MAMBA_REFUSED, MAMBA_TYPES
+from modscope.peft_rules import CHECKED_FIELDS, MAMBA_REFUSED, MAMBA_TYPES, check_values
 from modscope.roles import ROLE_ORDER, Layer
 
 _REGEX_CHARS = set("\\^$*+?()[]{}|")
@@ -106,12 +106,12 @@ def _load(lora_config: Any) -> tuple[Any, list[str]]:
     notes: list[str] = []
     if isinstance(lora_config, (LoraConfig, AdaLoraConfig)):
         config = copy.deepcopy(lora_config)
-        _check_values({f: getattr(config, f) for f in _CHECKED_TYPES if hasattr(config, f)},
+        check_values({f: getattr(config, f) for f in CHECKED_FIELDS if hasattr(config, f)},
                       isinstance(config, AdaLoraConfig))
     elif isinstance(lora_config, dict):
         values = dict(lora_config)
         cls = _config_class(values.setdefault("peft_type", "LORA"))
-        _check_values(values, cls is AdaLoraConfig)
+        check_values(values, cls is AdaLoraConfig)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
@@ -171,86 +171,6 @@ def _config_class(peft_type: Any) -> Any:
     if cls not in (LoraConfig, AdaLoraConfig):
         raise OptionError(f"peft_type {peft_type!r} is a PEFT method modscope does not check yet: {checked}")
     return cls
-
-
-_CHECKED_TYPES = ("r", "init_r", "target_r", "total_step", "lora_alpha", "lora_dropout", "target_modules",
-                  "exclude_modules", "target_parameters", "modules_to_save", "rank_pattern", "alpha_pattern",
-                  "layers_to_transform", "layers_pattern", "bias", "use_dora", "fan_in_fan_out", "layer_replication")
-
-
-def _check_values(values: dict[str, Any], ada: bool) -> None:
-    """Values PEFT takes on trust and fails on later, or counts wrongly: each is an OptionError saying what fits.
-    Regexes must compile (PEFT fullmatches a target_modules string; pattern keys, layers_pattern and modules_to_save
-    entries go into its regexes)."""
-
-    def fail(key: str, wanted: str) -> None:
-        raise OptionError(f"{key} must be {wanted}, not {values[key]!r}")
-
-    def regex(key: str, pattern: str) -> None:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            fix = "name the modules in a list such as ['q_proj', 'v_proj']" if key.endswith("_modules") else \
-                "escape its special characters"
-            raise OptionError(f"{key} {pattern!r} is not a valid regex ({exc}): fix it, or {fix}") from None
-
-    def strings(value: Any) -> bool:
-        return isinstance(value, (list, tuple, set)) and all(isinstance(v, str) for v in value)
-
-    for key in ("init_r", "target_r", "total_step") if ada else ("r",):
-        if key in values and not (key == "total_step" and values[key] is None) and not _int_at_least(values[key], 1):
-            fail(key, "a positive integer such as 8")
-    for key in ("lora_alpha", "lora_dropout"):
-        if key in values and not _number(values[key]):
-            fail(key, "a number")
-    for key in ("target_modules", "exclude_modules"):
-        value = values.get(key)
-        if isinstance(value, str):
-            regex(key, value)
-        elif value is not None and not strings(value):
-            fail(key, "a list of module names, or one regex string")
-    for key in ("target_parameters", "modules_to_save"):
-        if values.get(key) is not None and (isinstance(values[key], str) or not strings(values[key])):
-            fail(key, "a list of names such as ['lm_head']" if key == "modules_to_save" else
-                 "a list of parameter names such as ['mlp.experts.gate_up_proj']")
-        for name in values.get(key) or () if key == "modules_to_save" else ():
-            regex("modules_to_save entry", name)
-    for key, wanted in (("rank_pattern", "a positive integer rank"), ("alpha_pattern", "a number")):
-        value = values.get(key)
-        if value is None or (ada and key == "rank_pattern"):  # AdaLoRA saves its learned masks here
-            continue
-        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-            fail(key, 'a mapping of names or regexes to values, such as {"down_proj": 16}')
-        for name, v in value.items():
-            regex(f"{key} key", name)
-            if not (_int_at_least(v, 1) if key == "rank_pattern" else _number(v)):
-                raise OptionError(f"{key}[{name!r}] must be {wanted}, not {v!r}")
-    layers = values.get("layers_to_transform")
-    if layers is not None and not (_int_at_least(layers, 0) or isinstance(layers, list) and
-                                   all(_int_at_least(i, 0) for i in layers)):
-        fail("layers_to_transform", "a block index or a list of them, such as [0, 1]")
-    pattern = values.get("layers_pattern")
-    if pattern is not None and not (isinstance(pattern, str) or strings(pattern)):
-        fail("layers_pattern", "the name of the block list, such as 'layers', or a list of such names")
-    for name in [pattern] if isinstance(pattern, str) else pattern or ():
-        regex("layers_pattern", name)
-    if "bias" in values and values["bias"] not in ("none", "all", "lora_only"):
-        fail("bias", "'none', 'all' or 'lora_only'")
-    for key in ("use_dora", "fan_in_fan_out"):
-        if key in values and not isinstance(values[key], bool):
-            fail(key, "true or false")
-    spans = values.get("layer_replication")
-    if spans is not None and not (isinstance(spans, list) and all(
-            isinstance(s, (list, tuple)) and len(s) == 2 and all(_int_at_least(i, 0) for i in s) for s in spans)):
-        fail("layer_replication", "a list of [start, end) block ranges, such as [[0, 16], [8, 24]]")
-
-
-def _int_at_least(value: Any, least: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= least
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def count(source: Any, lora_config: Any, *, task: str | None = None) -> CountReport:
@@ -358,7 +278,7 @@ def _count(analysis: Any, original: Any, task_type: str, notes: list[str]) -> Co
     bias_params, bias_count = _bias_params(analysis, config.bias, rows, saved)
     adapter = sum(row.params for row in rows)
     warnings += _warnings(analysis, original, config, rows, excluded, saved, saved_params, bias_count, bias_params)
-    problems += _refusals(config, rows, analysis.model_type)
+    problems += _refusals(config, rows, analysis.model_type, analysis.peft_refusal)
     return CountReport(
         model_id=analysis.model_id,
         method="AdaLoRA" if ada else "LoRA",
@@ -629,9 +549,9 @@ def _rewritten_entries(config: Any, original: Any) -> set[str]:
     return before - after
 
 
-def _refusals(config: Any, rows: tuple[AdaptedLayer, ...], model_type: str) -> list[str]:
+def _refusals(config: Any, rows: tuple[AdaptedLayer, ...], model_type: str, whole_model: str | None) -> list[str]:
     params = [r for r in rows if r.layer.kind == "param"]
-    out = []
+    out = [whole_model] if whole_model else []
     refused = sorted({r.layer.leaf for r in rows if r.layer.leaf in MAMBA_REFUSED} if model_type in MAMBA_TYPES
                      else set())
     if refused:

@@ -3,7 +3,7 @@
 Where PEFT on meta and on real tensors differ
 ---------------------------------------------
 A user trains a real model, so the real model is the truth; meta is how we get there fast. Each
-difference is corrected in ``_as_on_real_tensors`` and pinned by a test in tests/test_real_tensors.py
+difference is corrected where it says and pinned by a test (tests/test_real_tensors.py, tests/test_check_configs.py)
 that fails the day PEFT changes it (then the correction goes). Found with PEFT 0.21.2, over 33
 families and every option ``check`` supports (LoRA, DoRA, bias modes, modules_to_save with tied
 heads, rank_pattern, layers_to_transform, target_parameters, AdaLoRA, the SEQ_CLS head):
@@ -14,6 +14,11 @@ heads, rank_pattern, layers_to_transform, target_parameters, AdaLoRA, the SEQ_CL
   and on meta ``.to("meta")`` returns a plain tensor that ``nn.ParameterDict.__setitem__`` wraps in a
   new ``nn.Parameter`` with ``requires_grad=True`` (with or without ``low_cpu_mem_usage``). The
   totals agree.
+
+- ``layer_replication`` under ``low_cpu_mem_usage=True`` (modscope's fast path, not a meta effect):
+  PEFT runs ``replicate_layers`` inside ``init_empty_weights``, which registers each shared weight of a
+  repeated block anew, so the total counts them twice; a real model (PEFT's default) does not.
+  ``check.verify_count`` runs ``replicate_layers`` first, outside it (tests/test_check_configs.py).
 
 Nothing else differs there: DoRA magnitudes, modules_to_save copies of tied heads, bias="all" and
 3-D expert parameters count the same on both.

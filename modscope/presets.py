@@ -11,6 +11,7 @@ from typing import Any
 
 from modscope.formulas import lora_params, percent
 from modscope.matching import matches, pattern_key
+from modscope.peft_rules import MAMBA_REFUSED, MAMBA_TYPES, check_values
 from modscope.errors import OptionError, first_line
 from modscope.roles import ROLE_ORDER, Layer
 
@@ -18,9 +19,6 @@ PRESETS = ("qv", "attention", "mlp", "all-linear")
 DEFAULT_PRESET = "all-linear"
 _ATTENTION_GROUPS = {"attention", "cross_attention"}
 _MLP_GROUPS = {"mlp", "shared_experts", "experts"}
-# PEFT's _check_lora_target_modules_mamba raises on these leaf names in these model types
-MAMBA_TYPES = {"falcon_h1", "mamba", "mamba2", "falcon_mamba", "nemotron_h"}
-MAMBA_REFUSED = {"out_proj", "conv1d"}
 
 
 @dataclass(frozen=True)
@@ -65,11 +63,8 @@ class TargetPlan:
     def lora_config_kwargs(self, r: int = 8, lora_alpha: int | None = None, **kwargs: Any) -> dict[str, Any]:
         """Keyword arguments for ``peft.LoraConfig``; ``lora_alpha`` defaults to 2r. Raises ``OptionError``
         for what PEFT would refuse on these targets."""
-        if isinstance(r, bool) or not isinstance(r, int) or r <= 0:
-            raise OptionError(f"r must be a positive integer, not {r!r}")
+        check_values({"r": r}, ada=False)  # before 2r is worked out from it
         alpha = 2 * r if lora_alpha is None else lora_alpha
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
-            raise OptionError(f"lora_alpha must be a number, not {alpha!r}")
         values: dict[str, Any] = {
             "r": r,
             "lora_alpha": alpha,
@@ -84,6 +79,7 @@ class TargetPlan:
         if self.fan_in_fan_out:
             values["fan_in_fan_out"] = True
         values.update(kwargs)
+        check_values(values, ada=False)
         if self.target_parameters and values.get("lora_dropout"):
             raise OptionError(f"lora_dropout={values['lora_dropout']} with target_parameters: PEFT refuses dropout on "
                               "parameter targets (the MoE experts here); leave lora_dropout at 0")

@@ -288,8 +288,8 @@ def scan_type(model_type: str, *, layers: int = 2, r: int = 4, budget: float = T
         return _partial(model_type, "timeout", str(exc), analysis, checks, start)
     except Exception as exc:  # a bug in modscope on this model type: recorded, the scan goes on
         return _partial(model_type, "failed", _one_line(exc), analysis, checks, start)
-    warned += [f"'{c.preset}' selects no layer" for c in checks if c.empty]
-    warned += [n for p in analysis.plans().values() for n in p.notes]
+    warned += list(dict.fromkeys(c.problem or f"'{c.preset}' selects no layer" for c in checks if c.empty))
+    warned += [n for p in ({} if analysis.peft_refusal else analysis.plans()).values() for n in p.notes]
     return TypeScan(model_type, "analysed", None, analysis.architecture, _roles(analysis), tuple(checks),
                     differences, tuple(dict.fromkeys(warned)), time.perf_counter() - start)
 
@@ -381,7 +381,7 @@ def peft_differences(analysis: Any, sets: dict[str | None, frozenset[str] | str]
     modscope's ``all-linear`` and ``qv`` presets (layers added, layers dropped, or the refusal)."""
     sets = peft_default_sets(analysis) if sets is None else sets
     lines = []
-    plans = analysis.plans()
+    plans = {} if analysis.peft_refusal else analysis.plans()
     for target, preset in PEFT_DEFAULTS:
         label = f'target_modules="{target}"' if target else "target_modules=None"
         theirs = sets[target]
@@ -457,6 +457,8 @@ def scan_view(report: ScanReport, *, all_rows: bool = False) -> Any:
     totals.add_row("scanned", str(len(report.results)))
     totals.add_row("built from the default config", str(len(report.built)))
     totals.add_row("all presets equal PEFT", str(len(report.matched)))
+    idle = [t for t in report.matched if t.presets and all(p.empty for p in t.presets)]
+    totals.add_row("  of which no preset applies (each says why)", str(len(idle)))
     for reason, types in report.failures_by_reason().items():
         shown = ", ".join(types[:6]) + (", …" if len(types) > 6 else "")
         totals.add_row(f"{reason}: {shown}", str(len(types)))

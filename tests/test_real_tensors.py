@@ -168,3 +168,19 @@ def test_fan_in_fan_out_with_target_parameters_is_a_problem_and_peft_refuses_it(
     with pytest.raises(ValueError, match="fan_in_fan_out"):
         peft_on_real(real, values)
     assert "fan_in_fan_out" in verify_count(report).error
+
+
+def test_layer_replication_total_differs_under_low_cpu_mem_usage():
+    """The second difference in ``modscope.inject``: PEFT's fast path counts the shared weights of repeated
+    blocks twice in the total; the real model (PEFT's default path) does not, and modscope reports the real."""
+    from peft import LoraConfig, get_peft_model
+
+    values = dict(target_modules=["q_proj", "v_proj"], r=4, layer_replication=[[0, 2], [1, 2]])
+    analysis, real = family("llama")
+    real_counts = get_peft_model(copy.deepcopy(real), LoraConfig(**values)).get_nb_trainable_parameters()
+    fast = inject(analysis.fresh_model(), LoraConfig(**values))[1]
+    assert fast[0] == real_counts[0] and fast[1] > real_counts[1]
+    report = modscope.count(analysis, values)
+    assert (report.trainable, report.total) == real_counts
+    verified = verify_count(report)
+    assert verified.match and verified.peft_all == real_counts[1]

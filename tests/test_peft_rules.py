@@ -1,0 +1,78 @@
+"""modscope/peft_rules.py held to PEFT: each mirrored rule against PEFT's own function or a real injection,
+on every sampled model type, so a PEFT upgrade that changes a rule fails here."""
+
+import pytest
+from test_scan import SAMPLE, analysis
+
+import modscope
+from modscope import scan
+from modscope.cli import main
+from modscope.peft_rules import MAMBA_REFUSED, MAMBA_TYPES, model_refusal
+
+# model types whose default config builds but which PEFT refuses whatever the targets (transformers 5.24)
+REFUSED_TYPES = ("pp_formulanet", "pp_doclayout_v3", "pp_doclayout_v4", "granite_speech5_ctc")
+KNOWN = set(scan.all_model_types())
+
+
+def _peft_refuses(model):
+    from peft.utils.other import _get_module_names_tied_with_embedding
+
+    try:
+        _get_module_names_tied_with_embedding(model)
+    except NotImplementedError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("model_type", [*SAMPLE, *(t for t in REFUSED_TYPES if t in KNOWN)])
+def test_model_refusal_is_pefts(model_type):
+    a = analysis(model_type)
+    assert (model_refusal(a.model()) is not None) == _peft_refuses(a.model())
+
+
+@pytest.mark.parametrize("model_type", [t for t in REFUSED_TYPES if t in KNOWN])
+def test_a_model_peft_refuses_is_an_error_from_api_and_cli_not_a_plan(model_type, tmp_path, capsys):
+    from peft import LoraConfig
+
+    from modscope.inject import inject
+
+    a = analysis(model_type)
+    assert a.peft_refusal and "PEFT cannot adapt" in a.peft_refusal
+    with pytest.raises(ValueError, match="PEFT cannot adapt"):  # an OptionError is a ValueError
+        a.suggest("all-linear")
+    with pytest.raises(modscope.OptionError):
+        a.plans()
+    name = next(l.leaf for l in a.layers if l.kind == "linear")
+    report = modscope.count(a, {"target_modules": [name], "r": 4})
+    assert a.peft_refusal in report.problems
+    with pytest.raises(NotImplementedError):  # PEFT itself, injected for real
+        inject(a.fresh_model(), LoraConfig(r=4, target_modules=[name]))
+    scan.reduced_config(model_type).save_pretrained(tmp_path)
+    assert main(["show", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "PEFT cannot adapt" in err
+
+
+@pytest.mark.parametrize("model_type", sorted(MAMBA_TYPES & KNOWN))
+def test_mamba_refusals_are_pefts(model_type):
+    from peft import LoraConfig
+
+    from modscope.inject import inject
+
+    a = analysis(model_type)
+    for leaf in sorted(MAMBA_REFUSED & {l.leaf for l in a.layers}):
+        with pytest.raises(ValueError, match="Incompatible modules"):
+            inject(a.fresh_model(), LoraConfig(r=4, target_modules=[leaf]))
+    allowed = sorted({l.leaf for l in a.layers if l.kind == "linear"} - MAMBA_REFUSED)
+    assert allowed
+    inject(a.fresh_model(), LoraConfig(r=4, target_modules=allowed))  # no refusal for the others
+
+
+def test_mamba_refusal_is_only_for_those_types():
+    from peft import LoraConfig
+
+    from modscope.inject import inject
+
+    a = analysis("bart")  # has out_proj, and is not a Mamba type
+    assert "out_proj" in {l.leaf for l in a.layers}
+    inject(a.fresh_model(), LoraConfig(r=4, target_modules=["out_proj"]))
