@@ -66,11 +66,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "show":
             with _gc_paused():
+                _quiet_transformers()
                 return _show(args)
         if args.command == "check":
             from modscope import check
 
             with _gc_paused():
+                _quiet_transformers()
                 return check.run(args)
         if args.command == "scan":
             from modscope import scan
@@ -98,6 +100,14 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _quiet_transformers() -> None:
+    """transformers' own log lines (advice on building a class standalone, …) would break the one-line error and
+    the JSON on the terminal; what matters reaches the user as modscope's output or error."""
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
 
 
 def _console():
