@@ -283,7 +283,7 @@ def _count(analysis: Any, original: Any, task_type: str, notes: list[str]) -> Co
         model_id=analysis.model_id,
         method="AdaLoRA" if ada else "LoRA",
         target_modules=targets if isinstance(targets, str) or targets is None else tuple(sorted(targets)),
-        target_parameters=tuple(config.target_parameters or ()),
+        target_parameters=tuple(sorted(config.target_parameters or ())),
         rows=rows,
         roles=_role_totals(rows),
         adapter_params=adapter,
