@@ -7,22 +7,18 @@ the counts come without an injection; ``verify_count`` then proves them with one
 
 from __future__ import annotations
 
-import argparse
 import copy
 import difflib
-import json
 import re
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
-from modscope.errors import ConfigError, OptionError, first_line
+from modscope.errors import OptionError, first_line
 from modscope.formulas import lora_params, percent
 from modscope.matching import matches, pattern_key
 from modscope.peft_rules import CHECKED_FIELDS, MAMBA_REFUSED, MAMBA_TYPES, check_values
 from modscope.roles import ROLE_ORDER, Layer
 
-_REGEX_CHARS = set("\\^$*+?()[]{}|")
 _SEQ_CLS_HEADS = ["classifier", "score"]  # what PeftModelForSequenceClassification adds to modules_to_save
 _TASK_OF_TYPE = {"SEQ_CLS": "sequence-classification", "CAUSAL_LM": "causal-lm", "SEQ_2_SEQ_LM": "seq2seq-lm"}
 
@@ -77,6 +73,8 @@ class CountReport:
         return frozenset(row.layer.name for row in self.rows)
 
     def __rich__(self) -> Any:
+        from modscope.render.rich import check_table
+
         return check_table(self)
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
@@ -412,10 +410,6 @@ def _role_totals(rows: tuple[AdaptedLayer, ...]) -> tuple[RoleTotal, ...]:
                  for (part, group, role), rs in ordered)
 
 
-def _looks_like_regex(text: str) -> bool:
-    return any(c in _REGEX_CHARS for c in text)
-
-
 def _close_names(analysis: Any, wanted: str, params: bool = False) -> list[str]:
     """The real names nearest to ``wanted``: leaf names, or dotted suffixes of the same depth."""
     from modscope.roles import name_hint
@@ -521,7 +515,7 @@ def _warnings(analysis: Any, original: Any, config: Any, rows: tuple[AdaptedLaye
                          ("the vision/audio tower", [r for r in rows if r.layer.part in ("vision", "audio")]),
                          ("the multimodal projector", [r for r in rows if r.layer.part == "projector"])):
         if picked:
-            out.append(f"it also adapts {what}: {_few(r.layer.name for r in picked)} — check this is meant")
+            out.append(f"it also adapts {what}: {few(r.layer.name for r in picked)} — check this is meant")
     conv1d = [r for r in rows if r.layer.kind == "conv1d"]
     if conv1d and not config.fan_in_fan_out:
         out.append("these layers are GPT-2 style Conv1D: set fan_in_fan_out=True (PEFT turns it on itself, "
@@ -531,7 +525,7 @@ def _warnings(analysis: Any, original: Any, config: Any, rows: tuple[AdaptedLaye
     if config.layers_to_transform is not None and isinstance(config.target_modules, str):
         out.append("layers_to_transform is ignored when target_modules is a regex string")
     if saved:
-        out.append(f"modules_to_save trains and saves a full copy of {_few(saved)}: {saved_params:,} parameters, "
+        out.append(f"modules_to_save trains and saves a full copy of {few(saved)}: {saved_params:,} parameters, "
                    "counted in both trainable and total")
     elif config.modules_to_save:
         out.append(f"modules_to_save {list(config.modules_to_save)} matches no module")
@@ -567,7 +561,7 @@ def _refusals(config: Any, rows: tuple[AdaptedLayer, ...], model_type: str, whol
     return out
 
 
-def _few(names: Any, n: int = 3) -> str:
+def few(names: Any, n: int = 3) -> str:
     names = list(names)
     shown = ", ".join(names[:n])
     return shown + (f" and {len(names) - n} more" if len(names) > n else "")
@@ -588,177 +582,3 @@ def verify_count(report: CountReport) -> Any:
     else:
         model = report.analysis.fresh_model()
     return compare(model, config, label="check", r=r, predicted=report.trainable, expected=report.wrapped)
-
-
-# --- rendering -------------------------------------------------------------------------------------------
-
-
-def check_table(report: CountReport) -> Any:
-    """Adapted layers by role, what else trains, the totals; warnings in the caption."""
-    from rich.table import Table
-
-    targets = report.target_modules
-    title = f"{report.method} check on {report.model_id}: target_modules=" + (
-        f"r'{targets}' (regex)" if isinstance(targets, str) else repr(list(targets or [])))
-    if report.target_parameters:
-        title += f", target_parameters={list(report.target_parameters)}"
-    lines = [f"✘ {p}" for p in report.problems] + [f"! {w}" for w in report.warnings]
-    table = Table(title=title, title_justify="left", caption="\n".join(lines) or None, caption_justify="left")
-    for column in ("group", "role", "layers", "r", "trainable", "example"):
-        table.add_column(column, justify="right" if column in ("layers", "r", "trainable") else "left",
-                         overflow="fold")
-    for total in report.roles:
-        example = next(row.layer.name for row in report.rows if (row.layer.part, row.layer.group, row.layer.role)
-                       == (total.part, total.group, total.role))
-        where = total.group if total.part == "language" else f"{total.part} {total.group}"
-        table.add_row(where, total.role, str(total.layers), ",".join(map(str, total.ranks)), f"{total.params:,}",
-                      re.sub(r"\.\d+\.", ".N.", example))
-    table.add_section()
-    table.add_row("adapters", "", str(len(report.rows)), "", f"{report.adapter_params:,}", "")
-    if report.bias != "none":
-        table.add_row(f"bias={report.bias}", "", "", "", f"{report.bias_params:,}", "")
-    if report.saved_modules:
-        table.add_row("modules_to_save", "", str(len(report.saved_modules)), "", f"{report.saved_params:,}",
-                      _few(report.saved_modules, 2))
-    table.add_section()
-    table.add_row("trainable", "", "", "", f"{report.trainable:,}", f"{report.trainable_percent:.4f}% of all")
-    table.add_row("all", "", "", "", f"{report.total:,}", "base model + adapters + copies")
-    return table
-
-
-def report_document(report: CountReport, verification: Any = None) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    targets = report.target_modules
-    return {
-        "schema_version": 1,  # the shape of modscope/schemas/check.schema.json
-        "model": report.model_id,
-        "method": report.method,
-        "target_modules": targets if isinstance(targets, str) or targets is None else list(targets),
-        "target_parameters": list(report.target_parameters),
-        "layers": [{"name": row.layer.name, "kind": row.layer.kind, "role": row.layer.role, "group": row.layer.group,
-                    "part": row.layer.part, "in_features": row.layer.in_features,
-                    "out_features": row.layer.out_features, "experts": row.layer.experts, "r": row.r,
-                    "params": row.params} for row in report.rows],
-        "roles": [asdict(t) for t in report.roles],
-        "adapter_params": report.adapter_params,
-        "bias": report.bias,
-        "bias_params": report.bias_params,
-        "modules_to_save": list(report.saved_modules),
-        "saved_params": report.saved_params,
-        "base_params": report.base_params,
-        "trainable": report.trainable,
-        "total": report.total,
-        "trainable_percent": report.trainable_percent,
-        "warnings": list(report.warnings),
-        "problems": list(report.problems),
-        "verification": None if verification is None else {**asdict(verification), "match": verification.match},
-    }
-
-
-# --- command line: `modscope check MODEL` ----------------------------------------------------------------
-
-
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    from modscope.build import TASKS
-    from modscope.cli import _rank
-
-    check = subparsers.add_parser("check", help="check your own LoraConfig: what it adapts and what it trains")
-    check.add_argument("model", help="Hugging Face id, local directory, or config.json path")
-    check.add_argument("--config", metavar="FILE", help="adapter_config.json (or its adapter directory), or a "
-                       "LoraConfig as JSON/YAML")
-    check.add_argument("--target-modules", nargs="+", metavar="NAME",
-                       help="leaf names or paths; one value with regex characters is a regex (PEFT fullmatches it)")
-    check.add_argument("--target-parameters", nargs="+", metavar="NAME", help="parameter names or .suffixes")
-    check.add_argument("--r", type=_rank, help="rank (default 8)")
-    check.add_argument("--alpha", type=int, help="lora_alpha")
-    check.add_argument("--bias", choices=("none", "all", "lora_only"))
-    check.add_argument("--modules-to-save", nargs="+", metavar="NAME", help="modules trained and saved in full")
-    check.add_argument("--dora", action="store_true", help="use_dora=True")
-    check.add_argument("--rank-pattern", metavar="JSON", help='per-layer ranks, e.g. \'{"down_proj": 16}\'')
-    check.add_argument("--layers-to-transform", nargs="+", type=int, metavar="I", help="only these block indices")
-    check.add_argument("--exclude-modules", nargs="+", metavar="NAME", help="names (or one regex) to leave out")
-    check.add_argument("--task", choices=list(TASKS), help="build for this task instead of config.architectures")
-    check.add_argument("--no-verify", action="store_true", help="skip the real PEFT injection")
-    check.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
-    return check
-
-
-def _names(values: list[str] | None) -> list[str] | str | None:
-    """One value with regex characters is a regex string (PEFT fullmatches it); otherwise a list."""
-    if values and len(values) == 1 and _looks_like_regex(values[0]):
-        return values[0]
-    return values
-
-
-def _load_config_file(path: str) -> dict[str, Any]:
-    """The fields in ``--config``: an adapter_config.json (or its adapter directory) read by PEFT's own
-    ``PeftConfig.from_json_file``, or YAML."""
-    import warnings
-
-    import yaml
-    from peft import PeftConfig
-
-    file = Path(path)
-    if file.is_dir():
-        file = file / "adapter_config.json"
-    kind = "YAML" if file.suffix in (".yaml", ".yml") else "JSON"
-    try:
-        if kind == "YAML":
-            values = yaml.safe_load(file.read_text())
-        else:
-            with warnings.catch_warnings():  # it drops runtime_config, which PEFT never saves and nothing counts
-                warnings.simplefilter("ignore")
-                values = PeftConfig.from_json_file(str(file))
-    except OSError as exc:
-        raise ConfigError(f"cannot read --config {file}: {exc.strerror or first_line(exc)}") from None
-    except (ValueError, yaml.YAMLError) as exc:  # JSON's errors and undecodable bytes are ValueErrors
-        raise ConfigError(f"--config {file} is not valid {kind}: {' '.join(str(exc).split())}; give an "
-                          "adapter_config.json or a .yaml file of LoraConfig fields") from None
-    except TypeError:  # from_json_file looks for a key in a JSON number or null
-        values = None
-    if not isinstance(values, dict):
-        raise ConfigError(f"--config {file} holds {type(values).__name__ if values is not None else 'null'}, not "
-                          "a mapping of LoraConfig fields such as {\"r\": 8, \"target_modules\": [\"q_proj\"]}")
-    return values
-
-
-def lora_values(args: argparse.Namespace) -> dict[str, Any]:
-    """The LoraConfig fields from --config and the options (options win)."""
-    values = _load_config_file(args.config) if args.config else {}
-    if args.rank_pattern:
-        try:
-            values["rank_pattern"] = json.loads(args.rank_pattern)
-        except ValueError:
-            raise OptionError(f"--rank-pattern must be JSON such as '{{\"down_proj\": 16}}', not {args.rank_pattern!r}") \
-                from None
-    options = {"target_modules": _names(args.target_modules), "target_parameters": args.target_parameters,
-               "r": args.r, "lora_alpha": args.alpha, "bias": args.bias, "modules_to_save": args.modules_to_save,
-               "use_dora": args.dora or None, "layers_to_transform": args.layers_to_transform,
-               "exclude_modules": _names(args.exclude_modules)}
-    values.update({k: v for k, v in options.items() if v is not None})
-    if not values.get("target_modules") and not values.get("target_parameters"):
-        raise OptionError("name what to adapt: --target-modules, --target-parameters or --config FILE")
-    return values
-
-
-def run(args: argparse.Namespace) -> int:
-    """``modscope check``: 0 when PEFT agrees, 1 when PEFT would refuse or disagrees; OptionError (exit 2) when
-    nothing matches."""
-    report = count(args.model, lora_values(args), task=args.task)
-    verification = None if args.no_verify or report.problems else verify_count(report)
-    if args.json:
-        print(json.dumps(report_document(report, verification), indent=2))
-    else:
-        from rich.console import Console
-
-        from modscope.render.rich import verification_text
-
-        console = Console()
-        if isinstance(report.config.target_modules, str) and report.config.target_modules.lower() != "all-linear":
-            console.print(f"target_modules is treated as a regex: {report.config.target_modules!r}")
-        console.print(report)
-        if verification is not None:
-            console.print(verification_text(verification))
-    ok = not report.problems and (verification is None or (verification.match and verification.peft_all == report.total))
-    return 0 if ok else 1

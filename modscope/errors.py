@@ -36,3 +36,9 @@ def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (its class name when it has none), for one-line reports."""
     text = str(exc).strip()
     return text.splitlines()[0].rstrip(" :") if text else type(exc).__name__
+
+
+def typed_line(exc: BaseException) -> str:
+    """``Type: first line`` of an exception that is not modscope's own (whose message says it all)."""
+    line = first_line(exc)
+    return line if line == type(exc).__name__ else f"{type(exc).__name__}: {line}"

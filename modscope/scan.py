@@ -3,7 +3,6 @@ preset checked against a real PEFT injection, and what PEFT's own defaults would
 
 from __future__ import annotations
 
-import argparse
 import re
 import signal
 import threading
@@ -12,7 +11,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from modscope.errors import ModscopeError, OptionError, first_line
+from modscope.errors import ModscopeError, first_line, typed_line
+from modscope.peft_defaults import peft_default_sets, peft_differences, peft_wrapped, same_outcome
 from modscope.presets import PRESETS
 
 # depth attributes, reduced to keep the scan fast: structure, not size, is what is checked
@@ -91,21 +91,9 @@ class ScanReport:
                 found.setdefault(reason_kind(t), []).append(t.model_type)
         return dict(sorted(found.items(), key=lambda kv: -len(kv[1])))
 
-    def to_json(self) -> dict[str, Any]:
-        from dataclasses import asdict
-
-        return {
-            "schema_version": 1,  # the shape of modscope/schemas/scan.schema.json
-            "versions": self.versions,
-            "seconds": round(self.seconds, 1),
-            "model_types": len(self.results),
-            "built": len(self.built),
-            "matched": len(self.matched),
-            "failures_by_reason": self.failures_by_reason(),
-            "results": [{**asdict(t), "built": t.built, "match": t.match} for t in self.results],
-        }
-
     def __rich__(self) -> Any:
+        from modscope.render.rich import scan_view
+
         return scan_view(self)
 
 
@@ -236,11 +224,6 @@ def _budget(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def _one_line(exc: BaseException) -> str:
-    line = first_line(exc)
-    return line if line == type(exc).__name__ else f"{type(exc).__name__}: {line}"
-
-
 def _plan_config(plan: Any, r: int) -> Any:
     return plan.lora_config(r)
 
@@ -267,7 +250,7 @@ def scan_type(model_type: str, *, layers: int = 2, r: int = 4, budget: float = T
             try:
                 config = reduced_config(model_type, layers)
             except Exception as exc:
-                return TypeScan(model_type, "not built", f"no default config: {_one_line(exc)}",
+                return TypeScan(model_type, "not built", f"no default config: {typed_line(exc)}",
                                 seconds=time.perf_counter() - start)
             try:
                 analysis = analyze(config)
@@ -282,12 +265,12 @@ def scan_type(model_type: str, *, layers: int = 2, r: int = 4, budget: float = T
             differences = peft_differences(analysis, real)
             predicted = peft_default_sets(analysis)
             peft_works = all(c.match for c in checks if not c.empty)  # else PEFT refuses the model itself
-            if peft_works and not all(_same_outcome(real[t], predicted[t]) for t in real):  # `show` says what PEFT does
+            if peft_works and not all(same_outcome(real[t], predicted[t]) for t in real):  # `show` says what PEFT does
                 warned.append(PREDICTION_DIFFERS)
     except _OverBudget as exc:
         return _partial(model_type, "timeout", str(exc), analysis, checks, start)
     except Exception as exc:  # a bug in modscope on this model type: recorded, the scan goes on
-        return _partial(model_type, "failed", _one_line(exc), analysis, checks, start)
+        return _partial(model_type, "failed", typed_line(exc), analysis, checks, start)
     warned += list(dict.fromkeys(c.problem or f"'{c.preset}' selects no layer" for c in checks if c.empty))
     warned += [n for p in ({} if analysis.peft_refusal else analysis.plans()).values() for n in p.notes]
     return TypeScan(model_type, "analysed", None, analysis.architecture, _roles(analysis), tuple(checks),
@@ -335,175 +318,3 @@ def scan(model_types: Any = None, *, layers: int = 2, progress: Callable[[TypeSc
             progress(result)
     versions = {"transformers": transformers.__version__, "peft": peft.__version__}
     return ScanReport(tuple(results), time.perf_counter() - start, versions)
-
-
-# --- what PEFT's own defaults would do -------------------------------------------------------------------
-
-def peft_wrapped(analysis: Any, target_modules: str | list[str] | None, r: int = 4) -> frozenset[str]:
-    """The layers PEFT wraps with its own ``target_modules`` (``"all-linear"``, or ``None`` for its mapping)."""
-    from peft import LoraConfig
-
-    from modscope.inject import inject, wrapped_layers
-
-    model, _ = inject(analysis.fresh_model(), LoraConfig(r=r, target_modules=target_modules))
-    return frozenset(wrapped_layers(model))
-
-
-def peft_wrapped_predicted(analysis: Any, target_modules: str | list[str] | None) -> frozenset[str]:
-    """What PEFT would wrap for its own ``target_modules``, from PEFT's resolution and matching rules without
-    an injection (``modscope.check``; tests hold it to ``peft_wrapped``); raises where PEFT would refuse."""
-    from modscope.check import count
-
-    report = count(analysis, {"r": 4, "target_modules": target_modules})
-    if report.problems:
-        raise OptionError(report.problems[0])
-    return report.wrapped
-
-
-PEFT_DEFAULTS = (("all-linear", "all-linear"), (None, "qv"))  # PEFT's own target -> the preset it compares to
-
-
-def peft_default_sets(analysis: Any, wrapped: Callable[[Any, Any], frozenset[str]] = peft_wrapped_predicted
-                      ) -> dict[str | None, frozenset[str] | str]:
-    """For PEFT's ``all-linear`` and ``None``: the layers it wraps, or why it refuses (one line).
-    ``wrapped`` tells how: predicted (fast, for ``show``) or ``peft_wrapped`` (a real injection)."""
-    sets: dict[str | None, frozenset[str] | str] = {}
-    for target, _ in PEFT_DEFAULTS:
-        try:
-            sets[target] = wrapped(analysis, target)
-        except Exception as exc:  # PEFT's ValueError, or anything its mapping trips over
-            sets[target] = str(exc) if isinstance(exc, ModscopeError) else _one_line(exc)
-    return sets
-
-
-def peft_differences(analysis: Any, sets: dict[str | None, frozenset[str] | str] | None = None) -> tuple[str, ...]:
-    """In plain words: what PEFT's ``all-linear`` and ``target_modules=None`` would adapt instead of
-    modscope's ``all-linear`` and ``qv`` presets (layers added, layers dropped, or the refusal)."""
-    sets = peft_default_sets(analysis) if sets is None else sets
-    lines = []
-    plans = {} if analysis.peft_refusal else analysis.plans()
-    for target, preset in PEFT_DEFAULTS:
-        label = f'target_modules="{target}"' if target else "target_modules=None"
-        theirs = sets[target]
-        if isinstance(theirs, str):
-            lines.append(f"{label}: PEFT refuses it ({theirs})")
-            continue
-        ours = plans[preset].wrapped if preset in plans else frozenset()
-        added, dropped = _describe(analysis, theirs - ours), _describe(analysis, ours - theirs)
-        if added:
-            lines.append(f"{label}: PEFT would also adapt {added}")
-        if dropped:
-            lines.append(f"{label}: PEFT would leave out {dropped} (in modscope's '{preset}')")
-    return tuple(lines)
-
-
-def _same_outcome(a: frozenset[str] | str, b: frozenset[str] | str) -> bool:
-    """The same layers wrapped, or both refused (the wording of a refusal may differ)."""
-    return (isinstance(a, str) and isinstance(b, str)) or a == b
-
-
-def _describe(analysis: Any, names: frozenset[str]) -> str:
-    """'3 vision tower layers (q_proj, k_proj), 2 router layers (gate)' for a set of wrapped names."""
-    if not names:
-        return ""
-    by_name = {l.name: l for l in analysis.layers}
-    by_name.update({f"{l.name}.weight": l for l in analysis.layers if l.kind != "param"})
-    kinds: dict[str, list[str]] = {}
-    for name in sorted(names):
-        layer = by_name.get(name)
-        kinds.setdefault(_kind_words(layer), []).append(".".join(name.split(".")[-2 if name.endswith("weight") or (
-            layer is not None and layer.kind == "param") else -1:]))
-    parts = []
-    for words, leaves in kinds.items():
-        unique = list(dict.fromkeys(leaves))
-        shown = ", ".join(unique[:4]) + (", …" if len(unique) > 4 else "")
-        parts.append(f"{len(leaves)} {words} layer{'s' if len(leaves) > 1 else ''} ({shown})")
-    return ", ".join(parts)
-
-
-_GROUP_WORDS = {"mlp": "dense MLP", "shared_experts": "shared-expert", "experts": "expert", "router": "router",
-                "cross_attention": "cross-attention", "attention": "attention", "head": "head",
-                "embedding": "embedding", "other": "other"}
-
-
-def _kind_words(layer: Any) -> str:
-    if layer is None:
-        return "unclassified"
-    if layer.part == "projector":
-        return "projector"
-    group = _GROUP_WORDS.get(layer.group, layer.group)
-    return group if layer.part == "language" else f"{layer.part} tower {group}"
-
-
-# --- rendering and the command line -----------------------------------------------------------------------
-
-def scan_view(report: ScanReport, *, all_rows: bool = False) -> Any:
-    """The summary: one row per model type that did not pass (every row with ``all_rows``), then the totals."""
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(title="modscope scan", title_justify="left")
-    for column in ("model type", "status", "class", "presets (predicted = PEFT at r=4)", "PEFT's own defaults"):
-        table.add_column(column, overflow="fold")
-    shown = [t for t in report.results if all_rows or not t.match]
-    for t in shown:
-        presets = " ".join(f"{p.preset}{'' if p.match else '✘' if not p.empty else '∅'}" for p in t.presets)
-        detail = presets if t.status == "analysed" else t.reason or ""
-        table.add_row(t.model_type, t.status, t.architecture, detail, "\n".join(t.peft_differences))
-    totals = Table(title="totals", title_justify="left")
-    totals.add_column("")
-    totals.add_column("model types", justify="right")
-    totals.add_row("scanned", str(len(report.results)))
-    totals.add_row("built from the default config", str(len(report.built)))
-    totals.add_row("all presets equal PEFT", str(len(report.matched)))
-    idle = [t for t in report.matched if t.presets and all(p.empty for p in t.presets)]
-    totals.add_row("  of which no preset applies (each says why)", str(len(idle)))
-    for reason, types in report.failures_by_reason().items():
-        shown = ", ".join(types[:6]) + (", …" if len(types) > 6 else "")
-        totals.add_row(f"{reason}: {shown}", str(len(types)))
-    footer = Text(f"{report.seconds:.1f} s, " + ", ".join(f"{k} {v}" for k, v in report.versions.items()))
-    return Group(*([table] if shown else []), totals, footer)
-
-
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser("scan", help="check every model type of the installed transformers against PEFT")
-    parser.add_argument("model_types", nargs="*", metavar="MODEL_TYPE", help="model types to scan (default: all)")
-    parser.add_argument("--sample", type=int, metavar="N", help="scan N model types spread over the sorted list")
-    parser.add_argument("--layers", type=int, default=2, metavar="N", help="depth each model is reduced to")
-    parser.add_argument("--all", action="store_true", help="show every model type, not only those that did not pass")
-    parser.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
-    return parser
-
-
-def run(args: argparse.Namespace) -> int:
-    """``modscope scan``: exit 0 when every built model type matches PEFT on every preset, else 1."""
-    import json
-
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from modscope.errors import OptionError
-    from modscope.render.readback import taken_away
-
-    known = all_model_types()
-    unknown = [m for m in args.model_types if m not in known]
-    if unknown:
-        raise OptionError(f"unknown model type(s) {', '.join(unknown)}: see transformers.CONFIG_MAPPING")
-    chosen = tuple(args.model_types) or known
-    if args.sample is not None:
-        if args.sample <= 0:
-            raise OptionError(f"--sample must be a positive number, not {args.sample}")
-        step = max(len(chosen) / args.sample, 1.0)
-        chosen = tuple(dict.fromkeys(chosen[int(i * step)] for i in range(min(args.sample, len(chosen)))))
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("scanning", total=len(chosen))
-        report = scan(chosen, layers=args.layers, config_for=taken_away,
-                      progress=lambda t: bar.update(task, advance=1, description=f"scanning {t.model_type:<24}"))
-    if args.json:
-        print(json.dumps(report.to_json(), indent=2))
-    else:
-        Console().print(scan_view(report, all_rows=args.all or bool(args.model_types)))
-    failed = [t for t in report.results if t.built and not t.match]
-    return 1 if failed else 0

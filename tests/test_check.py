@@ -9,7 +9,8 @@ import pytest
 from tiny import tiny_config
 
 import modscope
-from modscope.check import add_parser, count, run, verify_count
+from modscope.check import count, verify_count
+from modscope.cli.check import add_parser, run
 from modscope.errors import ConfigError, OptionError
 
 DATA = Path(__file__).parent.parent / "data"

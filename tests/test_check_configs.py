@@ -15,7 +15,8 @@ import torch
 from tiny import tiny_config
 
 import modscope
-from modscope.check import _load_config_file, count, verify_count
+from modscope.check import count, verify_count
+from modscope.cli.check import _load_config_file
 from modscope.cli import main
 from modscope.errors import ConfigError, ModscopeError, OptionError
 from modscope.inject import wrapped_layers

@@ -9,7 +9,9 @@ import os
 import pytest
 
 import modscope
+from modscope import peft_defaults
 from modscope import scan as scanning
+from modscope.cli import scan as scan_command
 from modscope.presets import PRESETS
 
 SAMPLE = (
@@ -96,7 +98,7 @@ def _mapped_sample():
 @pytest.mark.parametrize("model_type", _mapped_sample())
 def test_qv_agrees_with_peft_default_mapping(model_type):
     a = analysis(model_type)
-    assert scanning.peft_wrapped(a, None) == a.suggest("qv").wrapped
+    assert peft_defaults.peft_wrapped(a, None) == a.suggest("qv").wrapped
 
 
 def test_mapped_sample_is_large():
@@ -105,7 +107,7 @@ def test_mapped_sample_is_large():
 
 def test_peft_differences_on_moe_in_words():
     a = analysis("deepseek_v3")
-    words = scanning.peft_differences(a)
+    words = peft_defaults.peft_differences(a)
     added = next(w for w in words if w.startswith('target_modules="all-linear": PEFT would also adapt'))
     assert "router" in added
     dropped = next(w for w in words if w.startswith('target_modules="all-linear": PEFT would leave out'))
@@ -113,14 +115,14 @@ def test_peft_differences_on_moe_in_words():
     assert any(w.startswith("target_modules=None: PEFT refuses it") for w in words)
     # the words are PEFT's real behaviour: the router PEFT adds is what modscope adds on request
     ours = a.suggest("all-linear", router=True).wrapped
-    assert scanning.peft_wrapped(a, "all-linear") - a.suggest("all-linear").wrapped <= ours
+    assert peft_defaults.peft_wrapped(a, "all-linear") - a.suggest("all-linear").wrapped <= ours
 
 
 def test_peft_differences_on_vision_language_model_in_words():
     a = analysis("llava")
-    added = next(w for w in scanning.peft_differences(a) if "PEFT would also adapt" in w)
+    added = next(w for w in peft_defaults.peft_differences(a) if "PEFT would also adapt" in w)
     assert "vision tower" in added and "projector" in added
-    theirs = scanning.peft_wrapped(a, "all-linear")
+    theirs = peft_defaults.peft_wrapped(a, "all-linear")
     assert theirs == a.suggest("all-linear", vision=True, projector=True).wrapped
 
 
@@ -128,8 +130,8 @@ def test_peft_differences_on_vision_language_model_in_words():
 def test_predicted_peft_defaults_equal_a_real_injection(model_type):
     """`show` explains PEFT's own defaults from a prediction; PEFT, injected for real, is the oracle."""
     a = analysis(model_type)
-    real = scanning.peft_default_sets(a, wrapped=scanning.peft_wrapped)
-    predicted = scanning.peft_default_sets(a)
+    real = peft_defaults.peft_default_sets(a, wrapped=peft_defaults.peft_wrapped)
+    predicted = peft_defaults.peft_default_sets(a)
     for target in real:
         if isinstance(real[target], str):
             assert isinstance(predicted[target], str), f"PEFT refuses {target!r}: {real[target]}"
@@ -138,13 +140,13 @@ def test_predicted_peft_defaults_equal_a_real_injection(model_type):
 
 
 def test_no_differences_where_peft_agrees():
-    assert scanning.peft_differences(analysis("llama")) == ()
+    assert peft_defaults.peft_differences(analysis("llama")) == ()
 
 
 def _cli(argv):
     parser = argparse.ArgumentParser(prog="modscope")
-    scanning.add_parser(parser.add_subparsers(dest="command"))
-    return scanning.run(parser.parse_args(argv))
+    scan_command.add_parser(parser.add_subparsers(dest="command"))
+    return scan_command.run(parser.parse_args(argv))
 
 
 def test_cli_json(capsys):

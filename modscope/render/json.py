@@ -60,3 +60,53 @@ def show_document(analysis: Any, plans: dict[str, TargetPlan], ranks: tuple[int,
         "verification": None if report is None else {**asdict(report), "match": report.match},
         "peft_differences": list(peft_differences),
     }
+
+
+def check_document(report: Any, verification: Any = None) -> dict[str, Any]:
+    """`modscope check --json`, in the shape of ``modscope/schemas/check.schema.json``."""
+    targets = report.target_modules
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "model": report.model_id,
+        "method": report.method,
+        "target_modules": targets if isinstance(targets, str) or targets is None else list(targets),
+        "target_parameters": list(report.target_parameters),
+        "layers": [{"name": row.layer.name, "kind": row.layer.kind, "role": row.layer.role, "group": row.layer.group,
+                    "part": row.layer.part, "in_features": row.layer.in_features,
+                    "out_features": row.layer.out_features, "experts": row.layer.experts, "r": row.r,
+                    "params": row.params} for row in report.rows],
+        "roles": [asdict(t) for t in report.roles],
+        "adapter_params": report.adapter_params,
+        "bias": report.bias,
+        "bias_params": report.bias_params,
+        "modules_to_save": list(report.saved_modules),
+        "saved_params": report.saved_params,
+        "base_params": report.base_params,
+        "trainable": report.trainable,
+        "total": report.total,
+        "trainable_percent": report.trainable_percent,
+        "warnings": list(report.warnings),
+        "problems": list(report.problems),
+        "verification": None if verification is None else {**asdict(verification), "match": verification.match},
+    }
+
+
+def scan_document(report: Any) -> dict[str, Any]:
+    """`modscope scan --json`, in the shape of ``modscope/schemas/scan.schema.json``."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "versions": report.versions,
+        "seconds": round(report.seconds, 1),
+        "model_types": len(report.results),
+        "built": len(report.built),
+        "matched": len(report.matched),
+        "failures_by_reason": report.failures_by_reason(),
+        "results": [{**asdict(t), "built": t.built, "match": t.match} for t in report.results],
+    }
+
+
+def catalog_document(entries: Any) -> dict[str, Any]:
+    """`modscope catalog --json`, in the shape of ``modscope/schemas/catalog.schema.json``."""
+    rows = [{"id": e.id, "model_type": e.model_type, "architecture": e.architecture, "total_params": e.total_params,
+             "card_params": (e.card_params or {}).get("text"), "config_url": e.config_url} for e in entries]
+    return {"schema_version": SCHEMA_VERSION, "models": rows}

@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from modscope.check import few
 from modscope.formulas import percent
 from modscope.presets import TargetPlan
 from modscope.render.python import config_code
@@ -182,6 +183,87 @@ def show_view(analysis: Any, plans: dict[str, TargetPlan], chosen: str, ranks: t
 def analysis_view(analysis: Any) -> Group:
     plans = analysis.plans()
     return Group(header(analysis), roles_table(analysis), counts_table(analysis, plans, (4, 8, 16, 32, 64), "all-linear"))
+
+# --- check -------------------------------------------------------------------------------------------------
+
+def check_view(report: Any, verification: Any = None) -> Group:
+    """`modscope check`: how a regex target is read, the table, PEFT's verdict."""
+    parts: list[Any] = []
+    targets = report.config.target_modules
+    if isinstance(targets, str) and targets.lower() != "all-linear":
+        parts.append(Text(f"target_modules is treated as a regex: {targets!r}"))
+    parts.append(check_table(report))
+    if verification is not None:
+        parts.append(verification_text(verification))
+    return Group(*parts)
+
+
+def check_table(report: Any) -> Any:
+    """Adapted layers by role, what else trains, the totals; warnings in the caption."""
+    targets = report.target_modules
+    title = f"{report.method} check on {report.model_id}: target_modules=" + (
+        f"r'{targets}' (regex)" if isinstance(targets, str) else repr(list(targets or [])))
+    if report.target_parameters:
+        title += f", target_parameters={list(report.target_parameters)}"
+    lines = [f"✘ {p}" for p in report.problems] + [f"! {w}" for w in report.warnings]
+    table = Table(title=title, title_justify="left", caption="\n".join(lines) or None, caption_justify="left")
+    for column in ("group", "role", "layers", "r", "trainable", "example"):
+        table.add_column(column, justify="right" if column in ("layers", "r", "trainable") else "left",
+                         overflow="fold")
+    for total in report.roles:
+        example = next(row.layer.name for row in report.rows if (row.layer.part, row.layer.group, row.layer.role)
+                       == (total.part, total.group, total.role))
+        where = total.group if total.part == "language" else f"{total.part} {total.group}"
+        table.add_row(where, total.role, str(total.layers), ",".join(map(str, total.ranks)), f"{total.params:,}",
+                      re.sub(r"\.\d+\.", ".N.", example))
+    table.add_section()
+    table.add_row("adapters", "", str(len(report.rows)), "", f"{report.adapter_params:,}", "")
+    if report.bias != "none":
+        table.add_row(f"bias={report.bias}", "", "", "", f"{report.bias_params:,}", "")
+    if report.saved_modules:
+        table.add_row("modules_to_save", "", str(len(report.saved_modules)), "", f"{report.saved_params:,}",
+                      few(report.saved_modules, 2))
+    table.add_section()
+    table.add_row("trainable", "", "", "", f"{report.trainable:,}", f"{report.trainable_percent:.4f}% of all")
+    table.add_row("all", "", "", "", f"{report.total:,}", "base model + adapters + copies")
+    return table
+
+
+# --- scan and catalog --------------------------------------------------------------------------------------
+
+def scan_view(report: Any, *, all_rows: bool = False) -> Any:
+    """The summary: one row per model type that did not pass (every row with ``all_rows``), then the totals."""
+    table = Table(title="modscope scan", title_justify="left")
+    for column in ("model type", "status", "class", "presets (predicted = PEFT at r=4)", "PEFT's own defaults"):
+        table.add_column(column, overflow="fold")
+    shown = [t for t in report.results if all_rows or not t.match]
+    for t in shown:
+        presets = " ".join(f"{p.preset}{'' if p.match else '✘' if not p.empty else '∅'}" for p in t.presets)
+        detail = presets if t.status == "analysed" else t.reason or ""
+        table.add_row(t.model_type, t.status, t.architecture, detail, "\n".join(t.peft_differences))
+    totals = Table(title="totals", title_justify="left")
+    totals.add_column("")
+    totals.add_column("model types", justify="right")
+    totals.add_row("scanned", str(len(report.results)))
+    totals.add_row("built from the default config", str(len(report.built)))
+    totals.add_row("all presets equal PEFT", str(len(report.matched)))
+    idle = [t for t in report.matched if t.presets and all(p.empty for p in t.presets)]
+    totals.add_row("  of which no preset applies (each says why)", str(len(idle)))
+    for reason, types in report.failures_by_reason().items():
+        shown = ", ".join(types[:6]) + (", …" if len(types) > 6 else "")
+        totals.add_row(f"{reason}: {shown}", str(len(types)))
+    footer = Text(f"{report.seconds:.1f} s, " + ", ".join(f"{k} {v}" for k, v in report.versions.items()))
+    return Group(*([table] if shown else []), totals, footer)
+
+
+def catalog_table(entries: Any) -> Table:
+    table = Table(title=f"modscope catalog: {len(entries)} model(s)", title_justify="left")
+    for column in ("id", "model type", "class", "parameters"):
+        table.add_column(column, justify="right" if column == "parameters" else "left", overflow="fold")
+    for e in entries:
+        size = f"{e.total_params:,}" if e.total_params else "needs its own code"
+        table.add_row(e.id, e.model_type, e.architecture, size)
+    return table
 
 
 def mimebundle(renderable: Any) -> dict[str, str]:

@@ -1,0 +1,24 @@
+"""What several commands' parsers share."""
+
+from __future__ import annotations
+
+import argparse
+
+MODEL_HELP = "Hugging Face id, local directory, or config.json path"
+
+
+def rank(text: str) -> int:
+    """An argparse type: a positive integer rank."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"r must be a positive integer, not {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"r must be a positive integer, not {value}")
+    return value
+
+
+def console(stderr: bool = False):  # -> rich.console.Console, imported only when a command prints
+    from rich.console import Console
+
+    return Console(stderr=stderr)
