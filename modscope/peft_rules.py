@@ -5,6 +5,7 @@ so a PEFT upgrade that changes a rule fails loudly."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from modscope.errors import OptionError
@@ -12,6 +13,41 @@ from modscope.errors import OptionError
 # peft.tuners.lora.model.LoraModel._check_lora_target_modules_mamba raises on these leaf names in these types
 MAMBA_TYPES = frozenset({"falcon_h1", "mamba", "mamba2", "falcon_mamba", "nemotron_h"})
 MAMBA_REFUSED = frozenset({"out_proj", "conv1d"})
+# what PeftModelForSequenceClassification adds to modules_to_save (its classifier_module_names)
+SEQ_CLS_HEADS = ("classifier", "score")
+
+
+def matches(targets: str | Iterable[str] | None, key: str) -> bool:
+    """``target_modules`` / ``target_parameters`` semantics: a string is a regex fullmatched against the
+    whole name; a list entry matches the name itself or any ``.suffix`` of it. Mirrors the name test of
+    ``peft.tuners.tuners_utils.check_target_module_exists`` (and of ``BaseTuner._inject_parameters``), kept
+    here so that compiling a plan needs no peft import; `check` calls PEFT's own function."""
+    if not targets:
+        return False
+    if isinstance(targets, str):
+        return re.fullmatch(targets, key) is not None
+    return any(key == t or key.endswith(f".{t}") for t in targets)
+
+
+def all_linear(analysis: Any, task_type: str) -> set[str]:
+    """``target_modules="all-linear"``: every Linear and Conv1D but the output layer (or the SEQ_CLS head).
+    Mirrors ``peft.tuners.tuners_utils._maybe_include_all_linear_layers``."""
+    names = {l.name for l in analysis.layers if l.kind in ("linear", "conv1d") and l.parameter is None}
+    outputs = {l.name for l in analysis.layers if l.role == "lm_head"}
+    if not outputs and task_type == "SEQ_CLS":
+        outputs = set(SEQ_CLS_HEADS[:1] if "classifier" in analysis.module_names else ["score"])
+    return names - outputs
+
+
+def saved_modules(module_names: Any, modules_to_save: Any) -> tuple[str, ...]:
+    """The modules ``modules_to_save`` copies: every module whose name ends with an entry (no dot needed),
+    outermost first. Mirrors ``peft.utils.other._set_trainable``, which also wraps modules nested in a copied
+    one; those train nothing beyond the outer copy, so only the outermost are counted."""
+    saved: list[str] = []
+    for name in module_names:
+        if any(name.endswith(m) for m in modules_to_save or ()) and not any(name.startswith(s + ".") for s in saved):
+            saved.append(name)
+    return tuple(saved)
 
 
 def model_refusal(model: Any) -> str | None:

@@ -10,8 +10,7 @@ from functools import cache
 from typing import Any
 
 from modscope.formulas import lora_params, percent
-from modscope.matching import matches, pattern_key
-from modscope.peft_rules import MAMBA_REFUSED, MAMBA_TYPES, check_values
+from modscope.peft_rules import MAMBA_REFUSED, MAMBA_TYPES, check_values, matches
 from modscope.errors import OptionError, first_line
 from modscope.roles import ROLE_ORDER, Layer
 
@@ -44,8 +43,11 @@ class TargetPlan:
     notes: tuple[str, ...] = ()
 
     def rank_of(self, layer: Layer, r: int) -> int:
-        key = pattern_key(self.rank_multipliers, layer.name)
-        return r if key is None else r * self.rank_multipliers[key]
+        if not self.rank_multipliers:  # dense models: no peft import
+            return r
+        from peft.utils.other import get_pattern_key
+
+        return r * self.rank_multipliers.get(get_pattern_key(list(self.rank_multipliers), layer.name), 1)
 
     def layer_params(self, layer: Layer, r: int) -> int:
         return lora_params(layer, self.rank_of(layer, r))

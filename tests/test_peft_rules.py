@@ -7,7 +7,7 @@ from test_scan import SAMPLE, analysis
 import modscope
 from modscope import scan
 from modscope.cli import main
-from modscope.peft_rules import MAMBA_REFUSED, MAMBA_TYPES, model_refusal
+from modscope.peft_rules import MAMBA_REFUSED, MAMBA_TYPES, matches, model_refusal, saved_modules
 
 # model types whose default config builds but which PEFT refuses whatever the targets (transformers 5.24)
 REFUSED_TYPES = ("pp_formulanet", "pp_doclayout_v3", "pp_doclayout_v4", "granite_speech5_ctc")
@@ -76,3 +76,44 @@ def test_mamba_refusal_is_only_for_those_types():
     a = analysis("bart")  # has out_proj, and is not a Mamba type
     assert "out_proj" in {l.leaf for l in a.layers}
     inject(a.fresh_model(), LoraConfig(r=4, target_modules=["out_proj"]))
+
+
+def _targets(a):
+    """What users give: each preset's compiled targets (leaf lists, full paths, regexes), every leaf name alone,
+    and a regex of its own."""
+    found = [p.target_modules_list for p in (a.plans().values() if not a.peft_refusal else ())]
+    found += [[leaf] for leaf in sorted({l.leaf for l in a.layers})]
+    return [*found, r".*\.(q_proj|query|c_attn|dense)", ".*"]
+
+
+@pytest.mark.parametrize("model_type", SAMPLE)
+def test_matches_is_check_target_module_exists(model_type):
+    from peft import LoraConfig
+    from peft.tuners.tuners_utils import check_target_module_exists
+
+    a = analysis(model_type)
+    for targets in _targets(a):
+        config = LoraConfig(target_modules=targets)
+        for name in a.module_names:
+            assert matches(targets, name) == bool(check_target_module_exists(config, name)), (targets, name)
+
+
+@pytest.mark.parametrize("model_type", SAMPLE)
+def test_saved_modules_is_set_trainable(model_type):
+    """The copies PEFT makes for modules_to_save, injected for real, are the modules modscope names (PEFT also
+    wraps modules nested in a copied one, which train nothing more: the counts in test_check hold that)."""
+    from peft import LoraConfig
+    from peft.utils.other import ModulesToSaveWrapper
+
+    from modscope.inject import inject
+
+    a = analysis(model_type)
+    if a.peft_refusal:
+        pytest.skip(a.peft_refusal)
+    target = next(l.leaf for l in a.layers if l.group in ("attention", "mlp") and l.parameter is None)
+    for wanted in ({l.leaf for l in a.layers if l.group in ("head", "embedding")} - {target} or {"norm"}):
+        model, _ = inject(a.fresh_model(), LoraConfig(r=2, target_modules=[target], modules_to_save=[wanted]))
+        copies = {name.removeprefix("base_model.model.") for name, m in model.named_modules()
+                  if isinstance(m, ModulesToSaveWrapper)}
+        outermost = {c for c in copies if not any(c.startswith(o + ".") for o in copies)}
+        assert set(saved_modules(a.module_names, [wanted])) == outermost, wanted

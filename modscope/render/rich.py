@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from modscope.check import few
+from modscope.advice import few
 from modscope.formulas import percent
 from modscope.presets import TargetPlan
 from modscope.render.python import config_code
