@@ -102,8 +102,14 @@ def best_of(name: str, argv: list[str], runs: int, timeout: float, stdout_path: 
 
 def modscope_plan(model: str) -> dict:
     """modscope's all-linear targets and counts for ``model`` (not timed)."""
-    done = subprocess.run([MODSCOPE, "show", model, "--json", "--no-verify"], env=ENV, cwd=ROOT,
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [MODSCOPE, "show", model, "--json", "--no-verify"],
+        env=ENV,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(done.stdout)["presets"]["all-linear"]
 
 
@@ -147,7 +153,7 @@ def run(models: list[str], runs: int, timeout: float) -> dict:
             counts = [int(m.replace(",", "")) for m in re.findall(r"trainable params: ([\d,]+)", printed.read())]
         # the usual way must do the same work: PEFT's counts equal modscope's for every rank it reached
         usual["ranks_done"] = len(counts)
-        usual["counts_match"] = counts == [plan["trainable"][str(r)] for r in RANKS[:len(counts)]] if counts else None
+        usual["counts_match"] = counts == [plan["trainable"][str(r)] for r in RANKS[: len(counts)]] if counts else None
         for row in (shown, usual):
             row["model"] = model
             row["wall_vs_floor"] = ratio(row, floor, "wall_s")
@@ -157,15 +163,20 @@ def run(models: list[str], runs: int, timeout: float) -> dict:
         rows += [shown, usual]
     rows[1]["wall_vs_floor"] = ratio(rows[1], floor, "wall_s")
     rows[1]["rss_vs_floor"] = ratio(rows[1], floor, "peak_rss_mb")
-    return {"machine": host, "runs": runs, "timeout_s": timeout, "ranks": list(RANKS),
-            "rows": rows, "checks": checks(rows)}
+    return {
+        "machine": host,
+        "runs": runs,
+        "timeout_s": timeout,
+        "ranks": list(RANKS),
+        "rows": rows,
+        "checks": checks(rows),
+    }
 
 
 def checks(rows: list[dict]) -> list[dict]:
     """The issue's targets, read off the rows; an upper limit fails on a timed-out (lower-bound) row."""
 
-    def check(text: str, row: dict, key: str, *, at_most: float | None = None,
-              at_least: float | None = None) -> dict:
+    def check(text: str, row: dict, key: str, *, at_most: float | None = None, at_least: float | None = None) -> dict:
         value = row.get(key)
         if value is None:
             ok = False
@@ -183,8 +194,11 @@ def checks(rows: list[dict]) -> list[dict]:
             if row["name"].startswith("modscope show"):
                 found.append(check("modscope show DeepSeek-V3 peak RSS < 1 GB", row, "peak_rss_mb", at_most=1000))
             else:
-                found.append(check("usual way ÷ modscope show on DeepSeek-V3 >= 10x (wall)", row,
-                                   "wall_vs_modscope", at_least=10))
+                found.append(
+                    check(
+                        "usual way ÷ modscope show on DeepSeek-V3 >= 10x (wall)", row, "wall_vs_modscope", at_least=10
+                    )
+                )
     help_row = next(r for r in rows if r["name"] == "modscope --help")
     found.append(check("modscope --help < 0.3 s", help_row, "wall_s", at_most=0.3))
     return found
@@ -195,11 +209,20 @@ def render(result: dict) -> None:
     from rich.table import Table
 
     m = result["machine"]
-    title = (f"modscope benchmark, best of {result['runs']} — {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB; "
-             f"Python {m['python']}, torch {m['torch']}, transformers {m['transformers']}, peft {m['peft']}")
+    title = (
+        f"modscope benchmark, best of {result['runs']} — {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB; "
+        f"Python {m['python']}, torch {m['torch']}, transformers {m['transformers']}, peft {m['peft']}"
+    )
     table = Table(title=title, title_justify="left")
-    for column in ("measurement", "wall s", "peak RSS MB", "wall ÷ floor", "RSS ÷ floor",
-                   "usual ÷ modscope wall", "usual ÷ modscope RSS"):
+    for column in (
+        "measurement",
+        "wall s",
+        "peak RSS MB",
+        "wall ÷ floor",
+        "RSS ÷ floor",
+        "usual ÷ modscope wall",
+        "usual ÷ modscope RSS",
+    ):
         table.add_column(column, justify="left" if column == "measurement" else "right")
 
     def cell(value: object) -> str:
@@ -213,9 +236,20 @@ def render(result: dict) -> None:
         name = row["name"]
         if row["lower_bound"]:
             name += f", timeout after {row['ranks_done']} rank(s)" if "ranks_done" in row else ", timeout"
-        table.add_row(name, *(bound + cell(row.get(key)) if row.get(key) is not None else "" for key in
-                              ("wall_s", "peak_rss_mb", "wall_vs_floor", "rss_vs_floor",
-                               "wall_vs_modscope", "rss_vs_modscope")))
+        table.add_row(
+            name,
+            *(
+                bound + cell(row.get(key)) if row.get(key) is not None else ""
+                for key in (
+                    "wall_s",
+                    "peak_rss_mb",
+                    "wall_vs_floor",
+                    "rss_vs_floor",
+                    "wall_vs_modscope",
+                    "rss_vs_modscope",
+                )
+            ),
+        )
     checks_table = Table(title="targets (issue 6)", title_justify="left")
     for column in ("check", "value", "ok"):
         checks_table.add_column(column)

@@ -30,22 +30,30 @@ def nothing_matched(analysis: Any, config: Any) -> str:
     if isinstance(targets, str):
         modules = [l.name for l in analysis.layers if l.parameter is None]
         example = next((name for name in modules if re.search(r"\.\d+\.", name)), modules[0] if modules else "")
-        what = (f"target_modules={targets!r} (one string: a regex PEFT fullmatches against whole module names "
-                f"such as {example})")
+        what = (
+            f"target_modules={targets!r} (one string: a regex PEFT fullmatches against whole module names "
+            f"such as {example})"
+        )
         words = re.findall(r"[A-Za-z_]\w*", targets)
     else:
         what = f"target_modules={sorted(targets or [])!r} (a list: an entry matches a module's name or its end)"
         words = list(targets or [])
     if config.target_parameters:
         what += f", target_parameters={list(config.target_parameters)}"
-    limits = [f"{key}={getattr(config, key)!r}" for key in ("layers_to_transform", "exclude_modules")
-              if getattr(config, key) not in (None, [], set())]
+    limits = [
+        f"{key}={getattr(config, key)!r}"
+        for key in ("layers_to_transform", "exclude_modules")
+        if getattr(config, key) not in (None, [], set())
+    ]
     hints = [h for h in [_list_hint(analysis, targets)] if h]
     close = [c for t in config.target_parameters or () for c in _close_names(analysis, t, params=True)]
     if close:
         hints.append(f"closest parameters: {', '.join(dict.fromkeys(close))}")
-    return (f"{what}{' with ' + ' and '.join(limits) if limits else ''} matches nothing in {analysis.model_id}; "
-            + "".join(h + "; " for h in hints) + f"its adaptable layers by role: {_by_role(analysis, words)}")
+    return (
+        f"{what}{' with ' + ' and '.join(limits) if limits else ''} matches nothing in {analysis.model_id}; "
+        + "".join(h + "; " for h in hints)
+        + f"its adaptable layers by role: {_by_role(analysis, words)}"
+    )
 
 
 _SHOWN = 15  # adaptable names listed when nothing matched; all of them up to this many
@@ -60,7 +68,9 @@ def _by_role(analysis: Any, asked: list[str]) -> str:
     meant = {name_hint(w) for w in words} - {None}
     entries = dict.fromkeys(  # (group, leaf, role), in the model's order
         (l.group.replace("_", " ") if l.part == "language" else f"{l.part} {l.group}", l.leaf, l.role)
-        for l in analysis.layers if l.parameter is None)
+        for l in analysis.layers
+        if l.parameter is None
+    )
 
     def closeness(entry: tuple[str, str, str]) -> float:
         _, leaf, role = entry
@@ -74,7 +84,8 @@ def _by_role(analysis: Any, asked: list[str]) -> str:
     listing = "; ".join(f"{group}: {', '.join(leaves)}" for group, leaves in groups.items())
     more = len(ranked) - _SHOWN
     return (listing or "none that LoRA wraps") + (
-        f"; and {more} more (see `modscope show {analysis.model_id}`)" if more > 0 else "")
+        f"; and {more} more (see `modscope show {analysis.model_id}`)" if more > 0 else ""
+    )
 
 
 def _list_hint(analysis: Any, targets: Any) -> str | None:
@@ -88,13 +99,24 @@ def _list_hint(analysis: Any, targets: Any) -> str | None:
     return None
 
 
-def warnings_for(analysis: Any, original: Any, config: Any, rows: tuple[Any, ...], excluded: list[str],
-              saved: tuple[str, ...], saved_params: int, bias_count: int, bias_params: int) -> list[str]:
+def warnings_for(
+    analysis: Any,
+    original: Any,
+    config: Any,
+    rows: tuple[Any, ...],
+    excluded: list[str],
+    saved: tuple[str, ...],
+    saved_params: int,
+    bias_count: int,
+    bias_params: int,
+) -> list[str]:
     out: list[str] = []
     targets = original.target_modules
     if isinstance(targets, str) and targets.lower() != "all-linear":
-        out.append(f"target_modules is one string, so PEFT reads it as a regex that must match whole module "
-                   f"names ({len([r for r in rows if r.layer.parameter is None])} layers match)")
+        out.append(
+            f"target_modules is one string, so PEFT reads it as a regex that must match whole module "
+            f"names ({len([r for r in rows if r.layer.parameter is None])} layers match)"
+        )
         if hint := _list_hint(analysis, targets):
             out.append(hint)
     elif targets is not None and not isinstance(targets, str):
@@ -102,36 +124,48 @@ def warnings_for(analysis: Any, original: Any, config: Any, rows: tuple[Any, ...
         for t in sorted(targets):
             if not any(matches([t], n) for n in analysis.module_names) and t not in rewritten:
                 close = _close_names(analysis, t)
-                out.append(f"target_modules entry {t!r} matches nothing" +
-                           (f"; did you mean {', '.join(close)}?" if close else ""))
+                out.append(
+                    f"target_modules entry {t!r} matches nothing"
+                    + (f"; did you mean {', '.join(close)}?" if close else "")
+                )
     for t in sorted(original.target_parameters or ()):
         if not any(matches([t], p) for p in analysis.param_names):
             close = _close_names(analysis, t, params=True)
-            out.append(f"target_parameters entry {t!r} matches nothing" +
-                       (f"; did you mean {', '.join(close)}?" if close else ""))
-    for what, picked in (("heads (lm_head, classifier, pooler)", [r for r in rows if r.layer.group == "head"]),
-                         ("the input/output embeddings", [r for r in rows if r.layer.role == "embed"]),
-                         ("the MoE router", [r for r in rows if r.layer.group == "router"]),
-                         ("the vision/audio tower", [r for r in rows if r.layer.part in ("vision", "audio")]),
-                         ("the multimodal projector", [r for r in rows if r.layer.part == "projector"])):
+            out.append(
+                f"target_parameters entry {t!r} matches nothing"
+                + (f"; did you mean {', '.join(close)}?" if close else "")
+            )
+    for what, picked in (
+        ("heads (lm_head, classifier, pooler)", [r for r in rows if r.layer.group == "head"]),
+        ("the input/output embeddings", [r for r in rows if r.layer.role == "embed"]),
+        ("the MoE router", [r for r in rows if r.layer.group == "router"]),
+        ("the vision/audio tower", [r for r in rows if r.layer.part in ("vision", "audio")]),
+        ("the multimodal projector", [r for r in rows if r.layer.part == "projector"]),
+    ):
         if picked:
             out.append(f"it also adapts {what}: {few(r.layer.name for r in picked)} — check this is meant")
     conv1d = [r for r in rows if r.layer.kind == "conv1d"]
     if conv1d and not config.fan_in_fan_out:
-        out.append("these layers are GPT-2 style Conv1D: set fan_in_fan_out=True (PEFT turns it on itself, "
-                   "with a warning)")
+        out.append(
+            "these layers are GPT-2 style Conv1D: set fan_in_fan_out=True (PEFT turns it on itself, with a warning)"
+        )
     if excluded and config.exclude_modules:
         out.append(f"exclude_modules keeps {len(excluded)} module(s) out, e.g. {excluded[0]}")
     if config.layers_to_transform is not None and isinstance(config.target_modules, str):
         out.append("layers_to_transform is ignored when target_modules is a regex string")
     if saved:
-        out.append(f"modules_to_save trains and saves a full copy of {few(saved)}: {saved_params:,} parameters, "
-                   "counted in both trainable and total")
+        out.append(
+            f"modules_to_save trains and saves a full copy of {few(saved)}: {saved_params:,} parameters, "
+            "counted in both trainable and total"
+        )
     elif config.modules_to_save:
         out.append(f"modules_to_save {list(config.modules_to_save)} matches no module")
     if bias_count:
-        what = "every bias in the model, LayerNorm biases included" if config.bias == "all" else \
-            "the biases of the adapted layers"
+        what = (
+            "every bias in the model, LayerNorm biases included"
+            if config.bias == "all"
+            else "the biases of the adapted layers"
+        )
         out.append(f"bias={config.bias!r} trains {what}: {bias_count} tensor(s), {bias_params:,} parameters")
     return out
 
@@ -146,18 +180,24 @@ def _rewritten_entries(config: Any, original: Any) -> set[str]:
 def refusals(config: Any, rows: tuple[Any, ...], model_type: str, whole_model: str | None) -> list[str]:
     params = [r for r in rows if r.layer.kind == "param"]
     out = [whole_model] if whole_model else []
-    refused = sorted({r.layer.leaf for r in rows if r.layer.leaf in MAMBA_REFUSED} if model_type in MAMBA_TYPES
-                     else set())
+    refused = sorted(
+        {r.layer.leaf for r in rows if r.layer.leaf in MAMBA_REFUSED} if model_type in MAMBA_TYPES else set()
+    )
     if refused:
         out.append(f"PEFT refuses LoRA on {', '.join(refused)} in {model_type} (Mamba) models; leave them out")
-    if params and getattr(config, "lora_dropout", 0):
-        out.append(f"lora_dropout={config.lora_dropout} with target_parameters: PEFT refuses dropout on "
-                   "parameter targets; set lora_dropout=0")
+    dropout = getattr(config, "lora_dropout", 0.0)
+    if params and dropout:
+        out.append(
+            f"lora_dropout={dropout} with target_parameters: PEFT refuses dropout on "
+            "parameter targets; set lora_dropout=0"
+        )
     if params and getattr(config, "use_dora", False):
         out.append("use_dora=True with target_parameters: PEFT has no DoRA for parameter targets; drop one")
     if params and getattr(config, "fan_in_fan_out", False):  # lora.ParamWrapper refuses it, on real tensors too
-        out.append("fan_in_fan_out=True with target_parameters: PEFT refuses it on parameter targets (a Conv1D "
-                   "weight named there needs none); set fan_in_fan_out=False")
+        out.append(
+            "fan_in_fan_out=True with target_parameters: PEFT refuses it on parameter targets (a Conv1D "
+            "weight named there needs none); set fan_in_fan_out=False"
+        )
     return out
 
 

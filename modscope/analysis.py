@@ -8,11 +8,11 @@ from typing import Any
 from modscope.build import BuiltModel, build
 from modscope.errors import OptionError
 from modscope.graph import ModuleGraph, build_graph
+from modscope.inject import VerifyReport, verify_plan
 from modscope.peft_rules import model_refusal
 from modscope.presets import DEFAULT_PRESET, PRESETS, Extras, TargetPlan, plan
 from modscope.resolve import ResolvedConfig, resolve
 from modscope.roles import Layer, classify
-from modscope.inject import VerifyReport, verify_plan
 
 DEFAULT_RANKS = (4, 8, 16, 32, 64, 128)
 
@@ -38,8 +38,9 @@ class Analysis:
     # the model built for this analysis, handed to the first verification instead of building another
     _spare: list = field(default_factory=list, repr=False, compare=False)
 
-    def suggest(self, preset: str = DEFAULT_PRESET, *, router: bool = False, vision: bool = False,
-                projector: bool = False) -> TargetPlan:
+    def suggest(
+        self, preset: str = DEFAULT_PRESET, *, router: bool = False, vision: bool = False, projector: bool = False
+    ) -> TargetPlan:
         """The targets for ``preset`` (qv, attention, mlp, all-linear), plus what the flags add.
         Raises ``OptionError``, saying what the model has instead, when the preset selects no layer."""
         if self.peft_refusal:
@@ -58,26 +59,35 @@ class Analysis:
         return {name: p for name, p in found.items() if p.layers}
 
     def _plan(self, preset: str, extras: Extras) -> TargetPlan:
-        return plan(preset, self.layers, self.module_names, self.param_names, self.total_params, self.model_type,
-                    extras)
+        return plan(
+            preset, self.layers, self.module_names, self.param_names, self.total_params, self.model_type, extras
+        )
 
     def _selects_nothing(self, preset: str, extras: Extras, result: TargetPlan) -> str:
         """Why ``preset`` is empty here, what the model has, and which preset or flag would select something."""
-        have = {}
+        have: dict[str, set[str]] = {}
         for layer in self.layers:
             if layer.group not in ("head", "embedding"):
                 have.setdefault(f"{layer.part} {layer.group}", set()).add(layer.leaf)
         has = "; ".join(f"{where}: {', '.join(sorted(leaves))}" for where, leaves in sorted(have.items()))
         others = [p for p in PRESETS if p != preset and self._plan(p, extras).layers]
-        flags = [f"{flag}=True (--include-{flag})" for flag in ("vision", "projector", "router") if not getattr(extras, flag)
-                 and self._plan(preset, replace(extras, **{flag: True})).layers]
+        flags = [
+            f"{flag}=True (--include-{flag})"
+            for flag in ("vision", "projector", "router")
+            if not getattr(extras, flag) and self._plan(preset, replace(extras, **{flag: True})).layers
+        ]
         tries = [f"another preset ({', '.join(repr(p) for p in others)})"] if others else []
         tries += flags
         why = " ".join(result.notes)
-        return (f"preset {preset!r} selects no layer of {self.model_id}{' (' + why + ')' if why else ''}; "
-                f"adaptable layers: {has or 'none that LoRA wraps (Linear, Conv1D, Conv2d, Embedding)'}"
-                + (f"; try {' or '.join(tries)}" if tries else
-                   f"; name layers yourself: `modscope check {self.model_id} --target-modules NAME …`"))
+        return (
+            f"preset {preset!r} selects no layer of {self.model_id}{' (' + why + ')' if why else ''}; "
+            f"adaptable layers: {has or 'none that LoRA wraps (Linear, Conv1D, Conv2d, Embedding)'}"
+            + (
+                f"; try {' or '.join(tries)}"
+                if tries
+                else f"; name layers yourself: `modscope check {self.model_id} --target-modules NAME …`"
+            )
+        )
 
     def fresh_model(self) -> Any:
         """A model on the meta device for PEFT to inject into: the spare one once, then new builds."""
@@ -131,9 +141,7 @@ def analysis_of(resolved: ResolvedConfig, built: BuiltModel) -> Analysis:
         graph=graph,
         layers=layers,
         module_names=tuple(n for n in graph.graph.nodes if n),
-        param_names=tuple(
-            f"{n}.{p}" if n else p for n, data in graph.graph.nodes(data=True) for p in data["shapes"]
-        ),
+        param_names=tuple(f"{n}.{p}" if n else p for n, data in graph.graph.nodes(data=True) for p in data["shapes"]),
         notes=resolved.notes,
         peft_refusal=model_refusal(built.model),
         resolved=resolved,

@@ -15,7 +15,10 @@ TASKS: dict[str, tuple[str, str]] = {
     # encoders (BERT, RoBERTa, ...) also have a causal-LM class; their usual head is masked LM
     "masked-lm": ("AutoModelForMaskedLM", "MODEL_FOR_MASKED_LM_MAPPING_NAMES"),
     "causal-lm": ("AutoModelForCausalLM", "MODEL_FOR_CAUSAL_LM_MAPPING_NAMES"),
-    "sequence-classification": ("AutoModelForSequenceClassification", "MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES"),
+    "sequence-classification": (
+        "AutoModelForSequenceClassification",
+        "MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES",
+    ),
     "base": ("AutoModel", "MODEL_MAPPING_NAMES"),
 }
 
@@ -80,4 +83,3 @@ def build(config: Any, task: str | None = None, *, trust_remote_code: bool = Fal
         ) from None
     architecture = type(model).__name__
     return BuiltModel(model, architecture, task or task_of(architecture, model_type))
-

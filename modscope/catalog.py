@@ -100,7 +100,5 @@ def search(query: str | None) -> list[CatalogEntry]:
         return list(entries())
     q = query.lower()
     return [
-        e
-        for e in entries()
-        if q in e.id.lower() or q in e.model_type.lower() or any(q in a.lower() for a in e.aliases)
+        e for e in entries() if q in e.id.lower() or q in e.model_type.lower() or any(q in a.lower() for a in e.aliases)
     ]

@@ -12,12 +12,12 @@ import copy
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from modscope.advice import nothing_matched, refusals, warnings_for
 from modscope.errors import OptionError, first_line
 from modscope.formulas import lora_params, percent
-from modscope.advice import nothing_matched, refusals, warnings_for
 from modscope.peft_rules import SEQ_CLS_HEADS, all_linear, matches, saved_modules
-from modscope.user_config import load
 from modscope.roles import ROLE_ORDER, Layer
+from modscope.user_config import load
 
 _TASK_OF_TYPE = {"SEQ_CLS": "sequence-classification", "CAUSAL_LM": "causal-lm", "SEQ_2_SEQ_LM": "seq2seq-lm"}
 
@@ -95,8 +95,7 @@ def count(source: Any, lora_config: Any, *, task: str | None = None) -> CountRep
     if not config.layer_replication:
         return _count(analysis, config, task_type, notes)
     # PEFT repeats blocks before it adapts them: count on that model, verify on the original (PEFT replicates it)
-    return replace(_count(_replicated(analysis, config.layer_replication), config, task_type, notes),
-                   analysis=analysis)
+    return replace(_count(_replicated(analysis, config.layer_replication), config, task_type, notes), analysis=analysis)
 
 
 def _replicated_model(analysis: Any, layer_map: list[list[int]]) -> Any:
@@ -111,13 +110,16 @@ def _replicated_model(analysis: Any, layer_map: list[list[int]]) -> Any:
     built = build(copy.deepcopy(resolved.config), analysis.task, trust_remote_code=resolved.trust_remote_code)
     blocks = getattr(built.model.config, "num_hidden_layers", None)
     try:
-        replicate_layers(built.model, layer_map)
+        replicate_layers(built.model, [(start, end) for start, end in layer_map])
     except ValueError as exc:  # no block list where PEFT looks for one
-        raise OptionError(f"PEFT cannot apply layer_replication to {analysis.model_type}: {first_line(exc)}; "
-                          "drop layer_replication") from None
+        raise OptionError(
+            f"PEFT cannot apply layer_replication to {analysis.model_type}: {first_line(exc)}; drop layer_replication"
+        ) from None
     except IndexError as exc:
-        raise OptionError(f"PEFT cannot apply layer_replication={layer_map} to {analysis.model_type}: "
-                          f"{first_line(exc)}; give [start, end) ranges within its {blocks} blocks") from None
+        raise OptionError(
+            f"PEFT cannot apply layer_replication={layer_map} to {analysis.model_type}: "
+            f"{first_line(exc)}; give [start, end) ranges within its {blocks} blocks"
+        ) from None
     return built
 
 
@@ -146,11 +148,15 @@ def _count(analysis: Any, original: Any, task_type: str, notes: list[str]) -> Co
         if analysis.model_type in defaults:
             default = defaults[analysis.model_type]  # a list, or one regex string for some types
             config.target_modules = default if isinstance(default, str) else list(default)
-            warnings.append(f"no target_modules given: PEFT adds its default for {analysis.model_type}, "
-                            f"{config.target_modules}; set target_modules=[] to adapt only target_parameters")
+            warnings.append(
+                f"no target_modules given: PEFT adds its default for {analysis.model_type}, "
+                f"{config.target_modules}; set target_modules=[] to adapt only target_parameters"
+            )
         elif not config.target_parameters:
-            raise OptionError(f"no target_modules given and PEFT has no default for {analysis.model_type}: "
-                              f"name them (see `modscope show {analysis.model_id}`)")
+            raise OptionError(
+                f"no target_modules given and PEFT has no default for {analysis.model_type}: "
+                f"name them (see `modscope show {analysis.model_id}`)"
+            )
     targets = config.target_modules
     if isinstance(targets, str) and targets.lower() == "all-linear":
         targets = config.target_modules = sorted(all_linear(analysis, task_type))
@@ -165,8 +171,10 @@ def _count(analysis: Any, original: Any, task_type: str, notes: list[str]) -> Co
         elif hit:
             layer = layers.get(name)
             if layer is None or layer.parameter is not None:
-                problems.append(f"{name} ({analysis.graph.attrs(name)['cls']}) matches target_modules but is not a "
-                                "layer LoRA can wrap; PEFT will refuse it: name its Linear children instead")
+                problems.append(
+                    f"{name} ({analysis.graph.attrs(name)['cls']}) matches target_modules but is not a "
+                    "layer LoRA can wrap; PEFT will refuse it: name its Linear children instead"
+                )
             elif ada and layer.kind not in ("linear", "conv1d"):
                 problems.append(f"AdaLoRA wraps only Linear and Conv1D layers, not {name} ({layer.cls})")
             else:
@@ -175,8 +183,9 @@ def _count(analysis: Any, original: Any, task_type: str, notes: list[str]) -> Co
         if matches(list(config.target_parameters or ()), name):
             layer = layers.get(name) or _weight_of(layers.get(name.rpartition(".")[0]), name)
             if layer is None:
-                problems.append(f"target_parameters hits {name}, which modscope cannot count: target a 2-D or "
-                                "3-D weight")
+                problems.append(
+                    f"target_parameters hits {name}, which modscope cannot count: target a 2-D or 3-D weight"
+                )
             else:
                 chosen.append(layer)
 
@@ -270,10 +279,13 @@ def _role_totals(rows: tuple[AdaptedLayer, ...]) -> tuple[RoleTotal, ...]:
     groups: dict[tuple[str, str, str], list[AdaptedLayer]] = {}
     for row in rows:
         groups.setdefault((row.layer.part, row.layer.group, row.layer.role), []).append(row)
-    ordered = sorted(groups.items(), key=lambda kv: (kv[0][0] != "language", kv[0][0], kv[0][1],
-                                                     ROLE_ORDER.index(kv[0][2])))
-    return tuple(RoleTotal(part, group, role, len(rs), tuple(sorted({r.r for r in rs})), sum(r.params for r in rs))
-                 for (part, group, role), rs in ordered)
+    ordered = sorted(
+        groups.items(), key=lambda kv: (kv[0][0] != "language", kv[0][0], kv[0][1], ROLE_ORDER.index(kv[0][2]))
+    )
+    return tuple(
+        RoleTotal(part, group, role, len(rs), tuple(sorted({r.r for r in rs})), sum(r.params for r in rs))
+        for (part, group, role), rs in ordered
+    )
 
 
 def verify_count(report: CountReport) -> Any:

@@ -32,7 +32,7 @@ class OptionError(ModscopeError, ValueError):
     """An option that makes no sense: r <= 0, an unknown preset or task, an empty target list, a bad regex."""
 
 
-def first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException | Warning | str) -> str:
     """The first line of an exception's message (its class name when it has none), for one-line reports."""
     text = str(exc).strip()
     return text.splitlines()[0].rstrip(" :") if text else type(exc).__name__

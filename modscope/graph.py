@@ -112,7 +112,7 @@ def _signature(graph: Any, node: str) -> tuple:
 
     cut = len(node) + 1
     rows = []
-    for sub in sorted(nx.descendants(graph, node)) + [node]:
+    for sub in [*sorted(nx.descendants(graph, node)), node]:
         data = graph.nodes[sub]
         rows.append((sub[cut:], data["cls"], tuple(sorted(data["shapes"].items()))))
     return tuple(rows)

@@ -33,7 +33,6 @@ from typing import Any
 from modscope.errors import first_line
 
 
-
 @dataclass(frozen=True)
 class VerifyReport:
     preset: str
@@ -58,7 +57,7 @@ class VerifyReport:
     @property
     def summary(self) -> str:
         if self.match:
-            share = 100 * self.peft / self.peft_all if self.peft_all else 0.0
+            share = 100 * (self.peft or 0) / self.peft_all if self.peft_all else 0.0
             return (
                 f"verified with PEFT {self.peft_version}: {self.peft:,} trainable of {self.peft_all:,} "
                 f"({share:.4f}%) at r={self.r}, '{self.preset}' preset, same layers wrapped"
@@ -84,7 +83,7 @@ def wrapped_layers(peft_model: Any) -> set[str]:
     for name, module in peft_model.named_modules():
         if not isinstance(module, LoraLayer):
             continue
-        path = name[len(prefix):] if name.startswith(prefix) else name
+        path = name[len(prefix) :] if name.startswith(prefix) else name
         path = path.replace(".base_layer", "")
         parameter = getattr(module, "parameter_name", None)
         names.add(f"{path}.{parameter}" if parameter else path)
@@ -114,8 +113,9 @@ def _as_on_real_tensors(peft_model: Any) -> None:
             module.ranknum.requires_grad_(False)
 
 
-def compare(model: Any, peft_config: Any, *, label: str, r: int, predicted: int,
-            expected: frozenset[str]) -> VerifyReport:
+def compare(
+    model: Any, peft_config: Any, *, label: str, r: int, predicted: int, expected: frozenset[str]
+) -> VerifyReport:
     """Inject ``peft_config`` into ``model`` (a fresh meta model, consumed) and compare PEFT's count and
     wrapped layers with the prediction."""
     import peft
@@ -125,11 +125,20 @@ def compare(model: Any, peft_config: Any, *, label: str, r: int, predicted: int,
     except (ValueError, TypeError, RuntimeError, KeyError) as exc:
         return VerifyReport(label, r, predicted, None, None, peft.__version__, error=first_line(exc))
     wrapped = wrapped_layers(peft_model)
-    return VerifyReport(label, r, predicted, trainable, total, peft.__version__,
-                        missing=tuple(sorted(expected - wrapped)), extra=tuple(sorted(wrapped - expected)))
+    return VerifyReport(
+        label,
+        r,
+        predicted,
+        trainable,
+        total,
+        peft.__version__,
+        missing=tuple(sorted(expected - wrapped)),
+        extra=tuple(sorted(wrapped - expected)),
+    )
 
 
 def verify_plan(model: Any, plan: Any, r: int) -> VerifyReport:
     """Inject ``plan`` at rank ``r`` into ``model`` and compare."""
-    return compare(model, plan.lora_config(r), label=plan.preset, r=r, predicted=plan.trainable_params(r),
-                   expected=plan.wrapped)
+    return compare(
+        model, plan.lora_config(r), label=plan.preset, r=r, predicted=plan.trainable_params(r), expected=plan.wrapped
+    )

@@ -4,7 +4,8 @@ injection); `scan` and the tests hold the prediction to real injections."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from modscope.errors import ModscopeError, OptionError, typed_line
 
@@ -38,8 +39,9 @@ def peft_wrapped_predicted(analysis: Any, target_modules: str | list[str] | None
 PEFT_DEFAULTS = (("all-linear", "all-linear"), (None, "qv"))  # PEFT's own target -> the preset it compares to
 
 
-def peft_default_sets(analysis: Any, wrapped: Callable[[Any, Any], frozenset[str]] = peft_wrapped_predicted
-                      ) -> dict[str | None, frozenset[str] | str]:
+def peft_default_sets(
+    analysis: Any, wrapped: Callable[[Any, Any], frozenset[str]] = peft_wrapped_predicted
+) -> dict[str | None, frozenset[str] | str]:
     """For PEFT's ``all-linear`` and ``None``: the layers it wraps, or why it refuses (one line).
     ``wrapped`` tells how: predicted (fast, for ``show``) or ``peft_wrapped`` (a real injection)."""
     sets: dict[str | None, frozenset[str] | str] = {}
@@ -86,8 +88,13 @@ def _describe(analysis: Any, names: frozenset[str]) -> str:
     kinds: dict[str, list[str]] = {}
     for name in sorted(names):
         layer = by_name.get(name)
-        kinds.setdefault(_kind_words(layer), []).append(".".join(name.split(".")[-2 if name.endswith("weight") or (
-            layer is not None and layer.kind == "param") else -1:]))
+        kinds.setdefault(_kind_words(layer), []).append(
+            ".".join(
+                name.split(".")[
+                    -2 if name.endswith("weight") or (layer is not None and layer.kind == "param") else -1 :
+                ]
+            )
+        )
     parts = []
     for words, leaves in kinds.items():
         unique = list(dict.fromkeys(leaves))
@@ -96,9 +103,17 @@ def _describe(analysis: Any, names: frozenset[str]) -> str:
     return ", ".join(parts)
 
 
-_GROUP_WORDS = {"mlp": "dense MLP", "shared_experts": "shared-expert", "experts": "expert", "router": "router",
-                "cross_attention": "cross-attention", "attention": "attention", "head": "head",
-                "embedding": "embedding", "other": "other"}
+_GROUP_WORDS = {
+    "mlp": "dense MLP",
+    "shared_experts": "shared-expert",
+    "experts": "expert",
+    "router": "router",
+    "cross_attention": "cross-attention",
+    "attention": "attention",
+    "head": "head",
+    "embedding": "embedding",
+    "other": "other",
+}
 
 
 def _kind_words(layer: Any) -> str:

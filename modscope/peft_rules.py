@@ -67,15 +67,34 @@ def model_refusal(model: Any) -> str | None:
     except NotImplementedError as exc:
         from modscope.errors import first_line
 
-        return (f"PEFT cannot adapt {type(model).__name__}: it asks the model for its input embeddings, and "
-                f"transformers says: {first_line(exc)}")
+        return (
+            f"PEFT cannot adapt {type(model).__name__}: it asks the model for its input embeddings, and "
+            f"transformers says: {first_line(exc)}"
+        )
     return None
 
 
 # LoraConfig fields whose values PEFT takes on trust and fails on later (or counts wrongly)
-CHECKED_FIELDS = ("r", "init_r", "target_r", "total_step", "lora_alpha", "lora_dropout", "target_modules",
-                  "exclude_modules", "target_parameters", "modules_to_save", "rank_pattern", "alpha_pattern",
-                  "layers_to_transform", "layers_pattern", "bias", "use_dora", "fan_in_fan_out", "layer_replication")
+CHECKED_FIELDS = (
+    "r",
+    "init_r",
+    "target_r",
+    "total_step",
+    "lora_alpha",
+    "lora_dropout",
+    "target_modules",
+    "exclude_modules",
+    "target_parameters",
+    "modules_to_save",
+    "rank_pattern",
+    "alpha_pattern",
+    "layers_to_transform",
+    "layers_pattern",
+    "bias",
+    "use_dora",
+    "fan_in_fan_out",
+    "layer_replication",
+)
 
 
 def check_values(values: dict[str, Any], ada: bool) -> None:
@@ -90,8 +109,11 @@ def check_values(values: dict[str, Any], ada: bool) -> None:
         try:
             re.compile(pattern)
         except re.error as exc:
-            fix = "name the modules in a list such as ['q_proj', 'v_proj']" if key.endswith("_modules") else \
-                "escape its special characters"
+            fix = (
+                "name the modules in a list such as ['q_proj', 'v_proj']"
+                if key.endswith("_modules")
+                else "escape its special characters"
+            )
             raise OptionError(f"{key} {pattern!r} is not a valid regex ({exc}): fix it, or {fix}") from None
 
     def strings(value: Any) -> bool:
@@ -111,8 +133,12 @@ def check_values(values: dict[str, Any], ada: bool) -> None:
             fail(key, "a list of module names, or one regex string")
     for key in ("target_parameters", "modules_to_save"):
         if values.get(key) is not None and (isinstance(values[key], str) or not strings(values[key])):
-            fail(key, "a list of names such as ['lm_head']" if key == "modules_to_save" else
-                 "a list of parameter names such as ['mlp.experts.gate_up_proj']")
+            fail(
+                key,
+                "a list of names such as ['lm_head']"
+                if key == "modules_to_save"
+                else "a list of parameter names such as ['mlp.experts.gate_up_proj']",
+            )
         for name in values.get(key) or () if key == "modules_to_save" else ():
             regex("modules_to_save entry", name)
     for key, wanted in (("rank_pattern", "a positive integer rank"), ("alpha_pattern", "a number")):
@@ -126,8 +152,9 @@ def check_values(values: dict[str, Any], ada: bool) -> None:
             if not (_int_at_least(v, 1) if key == "rank_pattern" else _number(v)):
                 raise OptionError(f"{key}[{name!r}] must be {wanted}, not {v!r}")
     layers = values.get("layers_to_transform")
-    if layers is not None and not (_int_at_least(layers, 0) or isinstance(layers, list) and
-                                   all(_int_at_least(i, 0) for i in layers)):
+    if layers is not None and not (
+        _int_at_least(layers, 0) or (isinstance(layers, list) and all(_int_at_least(i, 0) for i in layers))
+    ):
         fail("layers_to_transform", "a block index or a list of them, such as [0, 1]")
     pattern = values.get("layers_pattern")
     if pattern is not None and not (isinstance(pattern, str) or strings(pattern)):
@@ -140,8 +167,10 @@ def check_values(values: dict[str, Any], ada: bool) -> None:
         if key in values and not isinstance(values[key], bool):
             fail(key, "true or false")
     spans = values.get("layer_replication")
-    if spans is not None and not (isinstance(spans, list) and all(
-            isinstance(s, (list, tuple)) and len(s) == 2 and all(_int_at_least(i, 0) for i in s) for s in spans)):
+    if spans is not None and not (
+        isinstance(spans, list)
+        and all(isinstance(s, (list, tuple)) and len(s) == 2 and all(_int_at_least(i, 0) for i in s) for s in spans)
+    ):
         fail("layer_replication", "a list of [start, end) block ranges, such as [[0, 16], [8, 24]]")
 
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
+from modscope.errors import OptionError, first_line
 from modscope.formulas import lora_params, percent
 from modscope.peft_rules import MAMBA_REFUSED, MAMBA_TYPES, check_values, matches
-from modscope.errors import OptionError, first_line
 from modscope.roles import ROLE_ORDER, Layer
 
 PRESETS = ("qv", "attention", "mlp", "all-linear")
@@ -83,11 +83,15 @@ class TargetPlan:
         values.update(kwargs)
         check_values(values, ada=False)
         if self.target_parameters and values.get("lora_dropout"):
-            raise OptionError(f"lora_dropout={values['lora_dropout']} with target_parameters: PEFT refuses dropout on "
-                              "parameter targets (the MoE experts here); leave lora_dropout at 0")
+            raise OptionError(
+                f"lora_dropout={values['lora_dropout']} with target_parameters: PEFT refuses dropout on "
+                "parameter targets (the MoE experts here); leave lora_dropout at 0"
+            )
         if self.target_parameters and values.get("use_dora"):
-            raise OptionError("use_dora=True with target_parameters: PEFT has no DoRA for parameter targets (the MoE "
-                              "experts here); drop use_dora or use a preset without experts")
+            raise OptionError(
+                "use_dora=True with target_parameters: PEFT has no DoRA for parameter targets (the MoE "
+                "experts here); drop use_dora or use a preset without experts"
+            )
         return values
 
     def lora_config(self, r: int = 8, lora_alpha: int | None = None, **kwargs: Any) -> Any:
@@ -123,7 +127,11 @@ def select(layers: tuple[Layer, ...], preset: str, extras: Extras = Extras()) ->
     """The layers a preset adapts: the language model's attention and/or MLP, plus what ``extras`` asks."""
     if preset not in PRESETS:
         raise OptionError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
-    parts = {"language"} | ({"vision", "audio"} if extras.vision else set()) | ({"projector"} if extras.projector else set())
+    parts = (
+        {"language"}
+        | ({"vision", "audio"} if extras.vision else set())
+        | ({"projector"} if extras.projector else set())
+    )
     chosen: list[Layer] = []
     for layer in layers:
         if layer.part not in parts:
@@ -133,9 +141,9 @@ def select(layers: tuple[Layer, ...], preset: str, extras: Extras = Extras()) ->
         elif layer.group == "router":
             if extras.router and preset in ("mlp", "all-linear"):
                 chosen.append(layer)
-        elif preset in ("attention", "all-linear") and layer.group in _ATTENTION_GROUPS:
-            chosen.append(layer)
-        elif preset in ("mlp", "all-linear") and layer.group in _MLP_GROUPS:
+        elif (preset in ("attention", "all-linear") and layer.group in _ATTENTION_GROUPS) or (
+            preset in ("mlp", "all-linear") and layer.group in _MLP_GROUPS
+        ):
             chosen.append(layer)
     if preset == "qv":
         chosen = [l for l in chosen if l.part == "projector"] + _query_value(layers, parts)
@@ -148,7 +156,7 @@ def _query_value(layers: tuple[Layer, ...], parts: set[str]) -> list[Layer]:
     for layer in layers:
         if layer.group in _ATTENTION_GROUPS and layer.part in parts:
             by_block.setdefault(layer.module.rpartition(".")[0], []).append(layer)
-    chosen = []
+    chosen: list[Layer] = []
     for block in by_block.values():
         roles = {l.role for l in block}
         if "q" in roles or "q_b" in roles:
@@ -175,8 +183,10 @@ def plan(
     chosen = tuple(l for l in chosen if l not in refused)
     result = compile_plan(preset, chosen, module_names, param_names, total_params, model_type)
     if refused:
-        note = (f"PEFT refuses LoRA on {', '.join(sorted({l.leaf for l in refused}))} in {model_type} (Mamba) "
-                f"models; {len(refused)} such layer(s) left out")
+        note = (
+            f"PEFT refuses LoRA on {', '.join(sorted({l.leaf for l in refused}))} in {model_type} (Mamba) "
+            f"models; {len(refused)} such layer(s) left out"
+        )
         result = replace(result, notes=(*result.notes, note))
     return result
 
@@ -210,9 +220,7 @@ def compile_plan(
             key = next(t for t in target_parameters if matches([t], layer.name))
             multipliers[re.escape(key)] = 2
     moved_names = {l.name for l in moved}
-    wrapped = tuple(
-        l if l.name not in moved_names else _as_param(l) for l in chosen
-    )
+    wrapped = tuple(l if l.name not in moved_names else _as_param(l) for l in chosen)
     return TargetPlan(
         preset=preset,
         layers=wrapped,
@@ -254,16 +262,16 @@ def _selects(targets: tuple[str, ...] | str, names: tuple[str, ...]) -> set[str]
 
 def _regex_for(names: list[str]) -> str:
     """A readable regex for ``names``: their common prefix, then the alternatives (layer indices as \\d+)."""
-    templates = list(dict.fromkeys(
-        tuple(r"\d+" if p.isdigit() else re.escape(p) for p in name.split(".")) for name in names
-    ))
+    templates = list(
+        dict.fromkeys(tuple(r"\d+" if p.isdigit() else re.escape(p) for p in name.split(".")) for name in names)
+    )
     prefix: list[str] = []
-    for column in zip(*templates):
+    for column in zip(*templates, strict=False):  # up to the shortest name
         if len(set(column)) != 1:
             break
         prefix.append(column[0])
     prefix = prefix[: min(len(t) for t in templates) - 1]
-    tails = [r"\.".join(t[len(prefix):]) for t in templates]
+    tails = [r"\.".join(t[len(prefix) :]) for t in templates]
     head = r"\.".join(prefix)
     body = tails[0] if len(tails) == 1 else "(?:" + "|".join(tails) + ")"
     return rf"{head}\.{body}" if head else body

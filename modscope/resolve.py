@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from modscope import catalog
-from modscope.errors import ConfigError, ModelNotFoundError, RemoteCodeError
+from modscope.errors import ConfigError, ModelNotFoundError, RemoteCodeError, first_line
 
 HUB_TIMEOUT_S = 6.0
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -77,9 +77,16 @@ def _not_found_message(name: str) -> str:
     hint = catalog.close_matches(name)
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
     where = "not a local path, not in the Hugging Face cache, not in the catalog"
-    where += (" (HF_HUB_OFFLINE is set, Hub not asked)" if offline
-              else ", and the Hub did not answer (set HF_HUB_OFFLINE=1 to work from the catalog without asking it)")
-    fix = f"did you mean {', '.join(hint)}?" if hint else "see `modscope catalog` or give a local directory with config.json"
+    where += (
+        " (HF_HUB_OFFLINE is set, Hub not asked)"
+        if offline
+        else ", and the Hub did not answer (set HF_HUB_OFFLINE=1 to work from the catalog without asking it)"
+    )
+    fix = (
+        f"did you mean {', '.join(hint)}?"
+        if hint
+        else "see `modscope catalog` or give a local directory with config.json"
+    )
     return f"unknown model {name!r}: {where}; {fix}"
 
 
@@ -107,7 +114,7 @@ def read_config_json(file: Path) -> dict[str, Any]:
     try:
         raw = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {file}: {exc.strerror or exc}") from None
+        raise ConfigError(f"cannot read {file}: {getattr(exc, 'strerror', None) or exc}") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{file} is not valid JSON (line {exc.lineno}: {exc.msg}); re-download or fix it") from None
     if not isinstance(raw, dict):
@@ -127,8 +134,10 @@ def _make(
     if model_type in CONFIG_MAPPING_NAMES:
         config = config_from_dict(raw)
         if raw.get("tie_word_embeddings") is False and getattr(config, "tie_word_embeddings", False):
-            notes.append(f"config.json says tie_word_embeddings=false, but transformers ties {model_type}'s output "
-                         "and input embeddings: counts follow what transformers builds")
+            notes.append(
+                f"config.json says tie_word_embeddings=false, but transformers ties {model_type}'s output "
+                "and input embeddings: counts follow what transformers builds"
+            )
         return ResolvedConfig(config, model_id, source, location, tuple(notes))
     if not raw.get("auto_map"):
         raise ConfigError(
@@ -189,7 +198,9 @@ def config_from_dict(raw: dict[str, Any]) -> Any:
     try:
         return AutoConfig.for_model(raw["model_type"], **values)
     except Exception as exc:  # a config class rejecting values: report, don't crash
-        raise ConfigError(f"transformers rejected this {raw['model_type']} config: {type(exc).__name__}: {exc}") from None
+        raise ConfigError(
+            f"transformers rejected this {raw['model_type']} config: {type(exc).__name__}: {exc}"
+        ) from None
 
 
 def _cached_config(repo_id: str) -> Path | None:
@@ -232,3 +243,39 @@ def _from_hub(repo_id: str) -> Path | None:
     worker.start()
     worker.join(HUB_TIMEOUT_S)
     return result.get("path")
+
+
+def read_adapter_config(path: str) -> dict[str, Any]:
+    """The fields in ``--config``: an adapter_config.json (or its adapter directory) read by PEFT's own
+    ``PeftConfig.from_json_file``, or YAML."""
+    import warnings
+
+    import yaml
+    from peft import PeftConfig
+
+    file = Path(path)
+    if file.is_dir():
+        file = file / "adapter_config.json"
+    kind = "YAML" if file.suffix in (".yaml", ".yml") else "JSON"
+    try:
+        if kind == "YAML":
+            values = yaml.safe_load(file.read_text())
+        else:
+            with warnings.catch_warnings():  # it drops runtime_config, which PEFT never saves and nothing counts
+                warnings.simplefilter("ignore")
+                values = PeftConfig.from_json_file(str(file))
+    except OSError as exc:
+        raise ConfigError(f"cannot read --config {file}: {exc.strerror or first_line(exc)}") from None
+    except (ValueError, yaml.YAMLError) as exc:  # JSON's errors and undecodable bytes are ValueErrors
+        raise ConfigError(
+            f"--config {file} is not valid {kind}: {' '.join(str(exc).split())}; give an "
+            "adapter_config.json or a .yaml file of LoraConfig fields"
+        ) from None
+    except TypeError:  # from_json_file looks for a key in a JSON number or null
+        values = None
+    if not isinstance(values, dict):
+        raise ConfigError(
+            f"--config {file} holds {type(values).__name__ if values is not None else 'null'}, not "
+            'a mapping of LoraConfig fields such as {"r": 8, "target_modules": ["q_proj"]}'
+        )
+    return values

@@ -21,14 +21,56 @@ ROLE_ORDER = (*ATTENTION_ROLES, *MLP_ROLES, "router", "embed", "lm_head", "head"
 GROUPS = ("attention", "cross_attention", "mlp", "shared_experts", "experts", "router", "embedding", "head", "other")
 PARTS = ("language", "vision", "audio", "projector")
 
-_PROJECTOR = {"multi_modal_projector", "mm_projector", "projector", "merger", "language_projection", "qformer",
-              "connector", "vision_projection", "visual_projection", "aligner", "mm_input_projection"}
-_VISION = {"vision_tower", "vision_model", "visual", "vision_encoder", "image_encoder", "vision", "vit",
-           "vision_embed_tokens", "img_encoder", "vpm", "image_tower", "vision_backbone"}
+_PROJECTOR = {
+    "multi_modal_projector",
+    "mm_projector",
+    "projector",
+    "merger",
+    "language_projection",
+    "qformer",
+    "connector",
+    "vision_projection",
+    "visual_projection",
+    "aligner",
+    "mm_input_projection",
+}
+_VISION = {
+    "vision_tower",
+    "vision_model",
+    "visual",
+    "vision_encoder",
+    "image_encoder",
+    "vision",
+    "vit",
+    "vision_embed_tokens",
+    "img_encoder",
+    "vpm",
+    "image_tower",
+    "vision_backbone",
+}
 _AUDIO = {"audio_tower", "audio_encoder", "audio_model", "audio", "speech_encoder"}
-_HEAD = {"lm_head", "classifier", "score", "qa_outputs", "pooler", "cls", "head", "heads", "predictions",
-         "lm_loss", "generator_lm_head", "seq_relationship", "discriminator_predictions", "pre_classifier",
-         "classification_head", "sequence_summary", "proj_out", "generator_predictions", "lm_head_fn", "output_layer"}
+_HEAD = {
+    "lm_head",
+    "classifier",
+    "score",
+    "qa_outputs",
+    "pooler",
+    "cls",
+    "head",
+    "heads",
+    "predictions",
+    "lm_loss",
+    "generator_lm_head",
+    "seq_relationship",
+    "discriminator_predictions",
+    "pre_classifier",
+    "classification_head",
+    "sequence_summary",
+    "proj_out",
+    "generator_predictions",
+    "lm_head_fn",
+    "output_layer",
+}
 _CROSS = re.compile(r"cross|encoder_attn|encdecattention|crossattention", re.I)
 _ATTN = re.compile(r"attn|attention|mixer", re.I)
 _MLP = re.compile(r"mlp|ffn|feed_?forward|densereludense|intermediate|moe|expert", re.I)
@@ -150,7 +192,7 @@ def _linear_role(path: str, fin: int, fout: int, hidden: int, experts: int) -> t
     leaf, ancestors = parts[-1], ".".join(parts[:-1])
     hint = name_hint(leaf)
     shared = bool(_SHARED.search(ancestors))
-    if experts and fout == experts and fin == hidden and hint in {"gate", None} or "router" in leaf.lower():
+    if (experts and fout == experts and fin == hidden and hint in {"gate", None}) or "router" in leaf.lower():
         return "router", "router"
     if fout == 1 and _SHARED.search(path):  # qwen2_moe's shared_expert_gate: a scalar gate, router-like
         return "router", "router"
@@ -235,14 +277,29 @@ def _parameter_layers(path: str, data: dict, part: str, dims: Dims) -> list[Laye
             role = "gate_up" if "gate_up" in low else "down" if "down" in low else name_hint(pname) or "other"
             if role not in MLP_ROLES:
                 role = "other"
-            found.append(Layer(name, path, pname, data["cls"], "param", role, "experts", part, in_f, out_f,
-                               _numel(shape), experts=experts))
+            found.append(
+                Layer(
+                    name,
+                    path,
+                    pname,
+                    data["cls"],
+                    "param",
+                    role,
+                    "experts",
+                    part,
+                    in_f,
+                    out_f,
+                    _numel(shape),
+                    experts=experts,
+                )
+            )
         elif len(shape) == 2 and pname == "weight" and re.search(r"router|gate", data["cls"] + path, re.I):
             out_f, in_f = shape
             if dims.experts and out_f != dims.experts:
                 continue
-            found.append(Layer(name, path, pname, data["cls"], "param", "router", "router", part, in_f, out_f,
-                               _numel(shape)))
+            found.append(
+                Layer(name, path, pname, data["cls"], "param", "router", "router", part, in_f, out_f, _numel(shape))
+            )
     return found
 
 

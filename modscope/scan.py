@@ -7,23 +7,16 @@ import re
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from modscope.errors import ModscopeError, first_line, typed_line
 from modscope.peft_defaults import peft_default_sets, peft_differences, peft_wrapped, same_outcome
 from modscope.presets import PRESETS
+from modscope.reduced import reduced_config
 
-# depth attributes, reduced to keep the scan fast: structure, not size, is what is checked
-_DEPTH = ("num_hidden_layers", "num_layers", "n_layer", "n_layers", "encoder_layers", "decoder_layers", "depth",
-          "num_encoder_layers", "num_decoder_layers", "num_text_layers", "num_vision_layers")
-_EXPERTS = ("num_experts", "n_routed_experts", "num_local_experts", "moe_num_experts")
-_TOP_K = ("num_experts_per_tok", "top_k", "moe_topk", "num_selected_experts")
-# MoE types whose first layers are dense (and *_layer_offset/_period): keep one layer of each kind
-_FIRST_DENSE = ("first_k_dense_replace", "first_dense_layers", "num_dense_layers")
-MAX_EXPERTS = 8
-MAX_LAYER_KINDS = 4  # hybrid models keep one layer of each kind, up to this depth
 TIME_BUDGET_S = 60.0
 ConfigFor = Callable[[Any, int], Any]  # (TargetPlan, r) -> the peft.LoraConfig to inject
 
@@ -106,12 +99,15 @@ def reason_kind(t: TypeScan) -> str:
     if t.status == "analysed":
         bad = [p for p in t.presets if not p.match and not p.empty]
         errors = {p.problem for p in bad}
-        if len(bad) == len([p for p in t.presets if not p.empty]) and len(errors) == 1 and "refused" in bad[0].problem:
-            return "PEFT refuses every preset: " + bad[0].problem.split(": ", 1)[1][:60]
+        problem = bad[0].problem or "" if bad else ""
+        if len(bad) == len([p for p in t.presets if not p.empty]) and len(errors) == 1 and "refused" in problem:
+            return "PEFT refuses every preset: " + problem.split(": ", 1)[-1][:60]
         return f"mismatch with PEFT ({', '.join(p.preset for p in bad)})"
     if t.status in ("timeout", "failed"):
         return "over the time budget" if t.status == "timeout" else f"modscope error: {text.split(':')[0]}"
-    package = re.search(r"needs a package that is not installed: .*?(?:No module named '?|requires the )([\w.-]+)", text)
+    package = re.search(
+        r"needs a package that is not installed: .*?(?:No module named '?|requires the )([\w.-]+)", text
+    )
     if "needs a package" in text:
         return f"needs {package.group(1) if package else 'a package that is not installed'}"
     if "Unrecognized configuration class" in text:
@@ -125,80 +121,6 @@ def all_model_types() -> tuple[str, ...]:
     from transformers import CONFIG_MAPPING
 
     return tuple(sorted(CONFIG_MAPPING.keys()))
-
-
-def reduced_config(model_type: str, layers: int = 2) -> Any:
-    """The default config of ``model_type`` with its depth (and MoE expert count) reduced, sub-configs too."""
-    from transformers import AutoConfig
-
-    config = AutoConfig.for_model(model_type)
-    _reduce(config, layers, set())
-    return config
-
-
-def _int(config: Any, name: str) -> int | None:
-    try:  # some configs refuse a global read or write of a per-layer attribute
-        value = getattr(config, name, None)
-    except Exception:
-        return None
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _set(config: Any, name: str, value: Any) -> None:
-    try:
-        setattr(config, name, value)
-    except Exception:  # e.g. funnel's num_hidden_layers is derived from block_sizes
-        pass
-
-
-def _reduce(config: Any, layers: int, seen: set[int]) -> None:
-    from transformers import PretrainedConfig
-
-    if id(config) in seen:
-        return
-    seen.add(id(config))
-    for name in _DEPTH:
-        value = _int(config, name)
-        depth = max(layers, min(_layer_kinds(config, value or 0), MAX_LAYER_KINDS))
-        if value is not None and value > depth:
-            _set(config, name, depth)
-            _shorten_per_layer_lists(config, value, depth)
-    for name in _FIRST_DENSE + tuple(n for n in vars(config) if n.endswith(("_layer_offset", "_layer_period"))):
-        value = _int(config, name)
-        limit = layers if name.endswith("_period") else max(layers - 1, 0)
-        if value is not None and value > limit:  # Jamba's attention every 8th layer from the 4th: keep one
-            _set(config, name, limit)
-    for name in _EXPERTS:
-        value = _int(config, name)
-        if value is not None and value > MAX_EXPERTS:
-            _set(config, name, MAX_EXPERTS)
-            for k in _TOP_K:
-                top = _int(config, k)
-                if top is not None and top > MAX_EXPERTS // 2:
-                    _set(config, k, MAX_EXPERTS // 2)
-            for k in ("n_group", "topk_group"):  # DeepSeek's grouped routing must divide the experts
-                if _int(config, k) is not None:
-                    _set(config, k, 1)
-    for value in list(vars(config).values()):
-        if isinstance(value, PretrainedConfig):
-            _reduce(value, layers, seen)
-
-
-def _layer_kinds(config: Any, depth: int) -> int:
-    """The most kinds of layer a per-layer list of this depth names (e.g. mamba, attention, moe, mlp)."""
-    lists = [v for v in vars(config).values() if isinstance(v, list) and len(v) == depth]
-    return max((len({repr(x) for x in v}) for v in lists), default=0)
-
-
-def _shorten_per_layer_lists(config: Any, old: int, new: int) -> None:
-    """Per-layer lists (layer_types, mlp_layer_types, ...) follow the new depth, keeping one layer of each
-    kind where they fit (dense then sparse, sliding then full), so that every kind of block is scanned."""
-    for name, value in list(vars(config).items()):
-        if not isinstance(value, list) or len(value) != old:
-            continue
-        firsts = list({repr(v): i for i, v in reversed(list(enumerate(value)))}.values())[::-1][:new]
-        rest = [i for i in range(old) if i not in firsts][: new - len(firsts)]
-        _set(config, name, [value[i] for i in sorted(firsts + rest)])
 
 
 class _OverBudget(Exception):
@@ -228,8 +150,9 @@ def _plan_config(plan: Any, r: int) -> Any:
     return plan.lora_config(r)
 
 
-def scan_type(model_type: str, *, layers: int = 2, r: int = 4, budget: float = TIME_BUDGET_S,
-              config_for: ConfigFor = _plan_config) -> TypeScan:
+def scan_type(
+    model_type: str, *, layers: int = 2, r: int = 4, budget: float = TIME_BUDGET_S, config_for: ConfigFor = _plan_config
+) -> TypeScan:
     """Build ``model_type`` from its reduced default config and check every preset with PEFT; never raises.
     ``config_for(plan, r)`` gives the LoraConfig injected: the plan's own, or (the command line, the full scan
     in CI) what a user takes away from `show`, read back."""
@@ -250,8 +173,12 @@ def scan_type(model_type: str, *, layers: int = 2, r: int = 4, budget: float = T
             try:
                 config = reduced_config(model_type, layers)
             except Exception as exc:
-                return TypeScan(model_type, "not built", f"no default config: {typed_line(exc)}",
-                                seconds=time.perf_counter() - start)
+                return TypeScan(
+                    model_type,
+                    "not built",
+                    f"no default config: {typed_line(exc)}",
+                    seconds=time.perf_counter() - start,
+                )
             try:
                 analysis = analyze(config)
             except BuildError as reduced_error:
@@ -273,8 +200,17 @@ def scan_type(model_type: str, *, layers: int = 2, r: int = 4, budget: float = T
         return _partial(model_type, "failed", typed_line(exc), analysis, checks, start)
     warned += list(dict.fromkeys(c.problem or f"'{c.preset}' selects no layer" for c in checks if c.empty))
     warned += [n for p in ({} if analysis.peft_refusal else analysis.plans()).values() for n in p.notes]
-    return TypeScan(model_type, "analysed", None, analysis.architecture, _roles(analysis), tuple(checks),
-                    differences, tuple(dict.fromkeys(warned)), time.perf_counter() - start)
+    return TypeScan(
+        model_type,
+        "analysed",
+        None,
+        analysis.architecture,
+        _roles(analysis),
+        tuple(checks),
+        differences,
+        tuple(dict.fromkeys(warned)),
+        time.perf_counter() - start,
+    )
 
 
 def _check(analysis: Any, preset: str, r: int, config_for: ConfigFor) -> PresetCheck:
@@ -285,8 +221,14 @@ def _check(analysis: Any, preset: str, r: int, config_for: ConfigFor) -> PresetC
     except ModscopeError as exc:
         return PresetCheck(preset, (), (), 0, 0, None, False, first_line(exc))
     targets = (preset, plan.target_modules, plan.target_parameters, len(plan.layers))
-    report = compare(analysis.fresh_model(), config_for(plan, r), label=preset, r=r,
-                     predicted=plan.trainable_params(r), expected=plan.wrapped)
+    report = compare(
+        analysis.fresh_model(),
+        config_for(plan, r),
+        label=preset,
+        r=r,
+        predicted=plan.trainable_params(r),
+        expected=plan.wrapped,
+    )
     return PresetCheck(*targets, report.predicted, report.peft, report.match, None if report.match else report.summary)
 
 
@@ -297,11 +239,19 @@ def _partial(model_type: str, status: str, reason: str, analysis: Any, checks: l
 
 
 def _roles(analysis: Any) -> tuple[str, ...]:
-    return tuple(f"{part} {group} {role} ×{len(found)}" for (part, group, role), found in analysis.layers_by_role().items())
+    return tuple(
+        f"{part} {group} {role} ×{len(found)}" for (part, group, role), found in analysis.layers_by_role().items()
+    )
 
 
-def scan(model_types: Any = None, *, layers: int = 2, progress: Callable[[TypeScan], None] | None = None,
-         budget: float = TIME_BUDGET_S, config_for: ConfigFor = _plan_config) -> ScanReport:
+def scan(
+    model_types: Any = None,
+    *,
+    layers: int = 2,
+    progress: Callable[[TypeScan], None] | None = None,
+    budget: float = TIME_BUDGET_S,
+    config_for: ConfigFor = _plan_config,
+) -> ScanReport:
     """Scan ``model_types`` (default: every model type transformers knows); ``progress`` sees each result."""
     import peft
     import transformers

@@ -25,8 +25,9 @@ def load(lora_config: Any) -> tuple[Any, list[str]]:
     notes: list[str] = []
     if isinstance(lora_config, (LoraConfig, AdaLoraConfig)):
         config = copy.deepcopy(lora_config)
-        check_values({f: getattr(config, f) for f in CHECKED_FIELDS if hasattr(config, f)},
-                      isinstance(config, AdaLoraConfig))
+        check_values(
+            {f: getattr(config, f) for f in CHECKED_FIELDS if hasattr(config, f)}, isinstance(config, AdaLoraConfig)
+        )
     elif isinstance(lora_config, dict):
         values = dict(lora_config)
         cls = _config_class(values.setdefault("peft_type", "LORA"))
@@ -37,32 +38,39 @@ def load(lora_config: Any) -> tuple[Any, list[str]]:
                 kwargs = cls.check_kwargs(**values)
                 config = PeftConfig.from_peft_type(**kwargs)
             except Exception as exc:  # PEFT's own checks of this input (ValueError, TypeError, ImportError, …)
-                raise OptionError(f"PEFT {peft.__version__} rejects this {cls.__name__}: {first_line(exc)}") \
-                    from None
+                raise OptionError(f"PEFT {peft.__version__} rejects this {cls.__name__}: {first_line(exc)}") from None
         for warning in caught:
             if str(warning.message).startswith("Unexpected keyword arguments"):
                 ignored = sorted(_check_and_remove_unused_kwargs(cls, dict(kwargs))[1])
                 many = len(ignored) > 1
-                notes.append(f"{'keys' if many else 'key'} {', '.join(ignored)} {'are' if many else 'is'} unknown "
-                             f"to PEFT {peft.__version__} and ignored, as PEFT ignores {'them' if many else 'it'} "
-                             "when it loads this config")
+                notes.append(
+                    f"{'keys' if many else 'key'} {', '.join(ignored)} {'are' if many else 'is'} unknown "
+                    f"to PEFT {peft.__version__} and ignored, as PEFT ignores {'them' if many else 'it'} "
+                    "when it loads this config"
+                )
             elif issubclass(warning.category, (UserWarning, FutureWarning)):
                 notes.append(f"PEFT says: {first_line(warning.message)}")
     else:
         raise OptionError(f"expected a peft.LoraConfig or a dict of its fields, not {type(lora_config).__name__}")
     if config.inference_mode:  # save_pretrained writes true; training resumes with is_trainable=True
         config.inference_mode = False
-        notes.append("inference_mode=true, as PEFT saves it: counted as trained, as "
-                     "PeftModel.from_pretrained(..., is_trainable=True) loads it (without that flag nothing trains)")
+        notes.append(
+            "inference_mode=true, as PEFT saves it: counted as trained, as "
+            "PeftModel.from_pretrained(..., is_trainable=True) loads it (without that flag nothing trains)"
+        )
     for option, what in _NOT_COUNTED.items():
         if getattr(config, option, None):
-            raise OptionError(f"{option} adds {what}, which modscope does not count yet: check the config "
-                              "without it (the rest counts the same)")
+            raise OptionError(
+                f"{option} adds {what}, which modscope does not count yet: check the config "
+                "without it (the rest counts the same)"
+            )
     if isinstance(config, AdaLoraConfig) and config.rank_pattern:
         kept = sum(sum(map(bool, mask)) for mask in config.rank_pattern.values())
-        notes.append(f"rank_pattern holds AdaLoRA's learned budget ({kept} ranks kept in "
-                     f"{len(config.rank_pattern)} layers): get_peft_model starts again at init_r={config.init_r}, "
-                     "as counted here; PeftModel.from_pretrained resizes the layers to it")
+        notes.append(
+            f"rank_pattern holds AdaLoRA's learned budget ({kept} ranks kept in "
+            f"{len(config.rank_pattern)} layers): get_peft_model starts again at init_r={config.init_r}, "
+            "as counted here; PeftModel.from_pretrained resizes the layers to it"
+        )
     return config, notes
 
 
@@ -86,7 +94,7 @@ def _config_class(peft_type: Any) -> Any:
         spelled = [t.value for t in classes if str(peft_type).upper().rpartition(".")[2] == t.value]
         fix = f"write peft_type {spelled[0]!r}" if spelled else checked
         raise OptionError(f"peft_type {peft_type!r} is not one PEFT {peft.__version__} knows: {fix}")
-    cls = classes[peft_type]
+    cls = next(c for t, c in classes.items() if t == peft_type)  # PeftType is a str enum
     if cls not in (LoraConfig, AdaLoraConfig):
         raise OptionError(f"peft_type {peft_type!r} is a PEFT method modscope does not check yet: {checked}")
     return cls

@@ -6,25 +6,40 @@ import nbformat
 from nbclient import NotebookClient
 
 CELLS = [
-    ("markdown", "# Check LoRA parameter counts with modscope\n\nAnalyse Qwen/Qwen2-0.5B from the bundled catalog "
-                 "(offline, on the meta device), build the suggested `LoraConfig`, apply it with PEFT and check that "
-                 "PEFT's own count equals modscope's. Then check a seed config from a blog post."),
-    ("code", "import os\nos.environ['HF_HUB_OFFLINE'] = '1'\nimport warnings\nwarnings.filterwarnings('ignore')\n\n"
-             "import modscope\n\na = modscope.analyze('Qwen/Qwen2-0.5B')\na"),
-    ("code", "s = a.suggest('all-linear')\nprint(s.target_modules)\n"
-             "{r: f'{s.trainable_params(r):,} ({s.trainable_percent(r):.4f}%)' for r in (4, 8, 16, 32, 64, 128)}"),
-    ("code", "import peft\nimport torch\nimport transformers\n\nconfig = s.lora_config(r=8)\n"
-             "with torch.device('meta'):\n    model = transformers.AutoModelForCausalLM.from_config(a.resolved.config)\n"
-             "peft_model = peft.get_peft_model(model, config, low_cpu_mem_usage=True)\n"
-             "peft_model.print_trainable_parameters()\n"
-             "trainable, total = peft_model.get_nb_trainable_parameters()\n"
-             "assert trainable == s.trainable_params(8), (trainable, s.trainable_params(8))\n"
-             "assert total == a.total_params + trainable\n"
-             "print(f'modscope and PEFT agree: {trainable:,} trainable of {total:,}')"),
+    (
+        "markdown",
+        "# Check LoRA parameter counts with modscope\n\nAnalyse Qwen/Qwen2-0.5B from the bundled catalog "
+        "(offline, on the meta device), build the suggested `LoraConfig`, apply it with PEFT and check that "
+        "PEFT's own count equals modscope's. Then check a seed config from a blog post.",
+    ),
+    (
+        "code",
+        "import os\nos.environ['HF_HUB_OFFLINE'] = '1'\nimport warnings\nwarnings.filterwarnings('ignore')\n\n"
+        "import modscope\n\na = modscope.analyze('Qwen/Qwen2-0.5B')\na",
+    ),
+    (
+        "code",
+        "s = a.suggest('all-linear')\nprint(s.target_modules)\n"
+        "{r: f'{s.trainable_params(r):,} ({s.trainable_percent(r):.4f}%)' for r in (4, 8, 16, 32, 64, 128)}",
+    ),
+    (
+        "code",
+        "import peft\nimport torch\nimport transformers\n\nconfig = s.lora_config(r=8)\n"
+        "with torch.device('meta'):\n    model = transformers.AutoModelForCausalLM.from_config(a.resolved.config)\n"
+        "peft_model = peft.get_peft_model(model, config, low_cpu_mem_usage=True)\n"
+        "peft_model.print_trainable_parameters()\n"
+        "trainable, total = peft_model.get_nb_trainable_parameters()\n"
+        "assert trainable == s.trainable_params(8), (trainable, s.trainable_params(8))\n"
+        "assert total == a.total_params + trainable\n"
+        "print(f'modscope and PEFT agree: {trainable:,} trainable of {total:,}')",
+    ),
     ("markdown", "## A seed config: OPT-6.7B with `q_proj`, `v_proj` at r=16"),
-    ("code", "from modscope.check import verify_count\n\n"
-             "report = modscope.count('facebook/opt-6.7b', peft.LoraConfig(r=16, target_modules=['q_proj', 'v_proj']))\n"
-             "check = verify_count(report)\nassert check.match, check.summary\nprint(check.summary)\nreport"),
+    (
+        "code",
+        "from modscope.check import verify_count\n\n"
+        "report = modscope.count('facebook/opt-6.7b', peft.LoraConfig(r=16, target_modules=['q_proj', 'v_proj']))\n"
+        "check = verify_count(report)\nassert check.match, check.summary\nprint(check.summary)\nreport",
+    ),
 ]
 
 

@@ -68,7 +68,10 @@ def test_no_hang_without_network_and_without_hf_hub_offline():
     start = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "modscope", "show", "nobody/no-such-model-xyz"],
-        capture_output=True, text=True, env=env, timeout=60,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
     )
     elapsed = time.monotonic() - start
     assert proc.returncode == 2

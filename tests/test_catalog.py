@@ -49,8 +49,14 @@ def test_every_entry_shows_offline_verified_by_peft(entry, capsys):
     for name, plan in plans.items():
         pasted = pasted_config(printed_code(rendered(show_view(a, plans, name, (8,), 8), 80)))
         assert pasted == LoraConfig(**doc["presets"][name]["lora_config"])
-        report = compare(a.fresh_model(), pasted, label=name, r=8, predicted=doc["presets"][name]["trainable"]["8"],
-                         expected=plan.wrapped)
+        report = compare(
+            a.fresh_model(),
+            pasted,
+            label=name,
+            r=8,
+            predicted=doc["presets"][name]["trainable"]["8"],
+            expected=plan.wrapped,
+        )
         assert report.match, report.summary
 
 
@@ -129,9 +135,19 @@ PINNED_TOTALS = {
 # each says in found_at what was read and what was not. They stay because the issue names them; a new
 # entry must come from the official file.
 UNVERIFIED = {
-    "EleutherAI/gpt-j-6b", "Qwen/Qwen2-0.5B-Instruct", "Qwen/Qwen2-VL-2B-Instruct", "Qwen/Qwen2.5-72B",
-    "bigscience/bloom-560m", "deepseek-ai/DeepSeek-V2-Lite", "deepseek-ai/DeepSeek-V3", "facebook/opt-6.7b", "gpt2",
-    "meta-llama/Llama-3.1-405B", "meta-llama/Llama-3.1-70B", "tiiuae/falcon-7b", "xlm-roberta-base",
+    "EleutherAI/gpt-j-6b",
+    "Qwen/Qwen2-0.5B-Instruct",
+    "Qwen/Qwen2-VL-2B-Instruct",
+    "Qwen/Qwen2.5-72B",
+    "bigscience/bloom-560m",
+    "deepseek-ai/DeepSeek-V2-Lite",
+    "deepseek-ai/DeepSeek-V3",
+    "facebook/opt-6.7b",
+    "gpt2",
+    "meta-llama/Llama-3.1-405B",
+    "meta-llama/Llama-3.1-70B",
+    "tiiuae/falcon-7b",
+    "xlm-roberta-base",
 }
 
 
@@ -158,7 +174,7 @@ def test_catalog_ships_inside_the_installed_package():
 
 
 # A model whose code is not part of transformers: a local directory holding its own code.
-_CONFIG_CODE = '''
+_CONFIG_CODE = """
 from transformers import PretrainedConfig
 
 class TinyRemoteConfig(PretrainedConfig):
@@ -169,8 +185,8 @@ class TinyRemoteConfig(PretrainedConfig):
         self.hidden_size = hidden_size
         self.num_hidden_layers = num_hidden_layers
         super().__init__(**kwargs)
-'''
-_MODEL_CODE = '''
+"""
+_MODEL_CODE = """
 import pathlib
 import torch.nn as nn
 from transformers import PreTrainedModel
@@ -196,7 +212,7 @@ class TinyRemoteForCausalLM(PreTrainedModel):
 
     def get_output_embeddings(self):
         return self.lm_head
-'''
+"""
 
 
 @pytest.fixture
@@ -234,9 +250,18 @@ def test_own_code_runs_with_the_flag_and_peft_agrees(remote_dir, capsys):
 
 
 def test_legacy_refinedweb_config_maps_onto_falcon(tmp_path):
-    legacy = {"model_type": "RefinedWebModel", "architectures": ["RWForCausalLM"], "vocab_size": 128,
-              "hidden_size": 64, "n_head": 4, "n_layer": 2, "multi_query": True, "parallel_attn": True,
-              "bias": False, "auto_map": {"AutoConfig": "configuration_RW.RWConfig"}}
+    legacy = {
+        "model_type": "RefinedWebModel",
+        "architectures": ["RWForCausalLM"],
+        "vocab_size": 128,
+        "hidden_size": 64,
+        "n_head": 4,
+        "n_layer": 2,
+        "multi_query": True,
+        "parallel_attn": True,
+        "bias": False,
+        "auto_map": {"AutoConfig": "configuration_RW.RWConfig"},
+    }
     (tmp_path / "config.json").write_text(json.dumps(legacy))
     a = modscope.analyze(tmp_path)
     assert a.model_type == "falcon" and a.architecture == "FalconForCausalLM"

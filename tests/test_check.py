@@ -40,36 +40,54 @@ OPTIONS = {
     "conv1d": ("gpt2", dict(target_modules=["c_attn", "c_fc"], r=4, fan_in_fan_out=True)),
     "embedding": ("llama", dict(target_modules=["embed_tokens", "q_proj"], r=4)),
     "conv2d": ("llava", dict(target_modules=["patch_embedding", "q_proj"], r=4)),
-    "experts 3-D": ("deepseek_v3", dict(target_modules=["q_a_proj"], target_parameters=["experts.gate_up_proj",
-                                                                                        "experts.down_proj"],
-                                        r=4, lora_dropout=0.0)),
+    "experts 3-D": (
+        "deepseek_v3",
+        dict(
+            target_modules=["q_a_proj"],
+            target_parameters=["experts.gate_up_proj", "experts.down_proj"],
+            r=4,
+            lora_dropout=0.0,
+        ),
+    ),
     "2-D weight as parameter": ("qwen3_moe", dict(target_parameters=["mlp.gate_proj.weight"], r=4)),
     "moe conversion": ("mixtral", dict(target_modules=["q_proj", "w1", "w3", "w2"], r=4)),
     "moe all-linear": ("deepseek_v3", dict(target_modules="all-linear", r=4)),
-    "rank_pattern": ("qwen2", dict(target_modules=["q_proj", "v_proj", "down_proj"], r=4,
-                                   rank_pattern={"v_proj": 8, r"layers\.1\.mlp\.down_proj": 2})),
+    "rank_pattern": (
+        "qwen2",
+        dict(
+            target_modules=["q_proj", "v_proj", "down_proj"],
+            r=4,
+            rank_pattern={"v_proj": 8, r"layers\.1\.mlp\.down_proj": 2},
+        ),
+    ),
     "layers_to_transform": ("qwen2", dict(target_modules=["q_proj", "v_proj"], r=4, layers_to_transform=[1])),
-    "layers_pattern": ("gpt2", dict(target_modules=["c_attn"], r=4, layers_to_transform=0, layers_pattern="h",
-                                    fan_in_fan_out=True)),
-    "exclude_modules list": ("llama", dict(target_modules=["q_proj", "v_proj"], r=4,
-                                           exclude_modules=["model.layers.0.self_attn.q_proj"])),
+    "layers_pattern": (
+        "gpt2",
+        dict(target_modules=["c_attn"], r=4, layers_to_transform=0, layers_pattern="h", fan_in_fan_out=True),
+    ),
+    "exclude_modules list": (
+        "llama",
+        dict(target_modules=["q_proj", "v_proj"], r=4, exclude_modules=["model.layers.0.self_attn.q_proj"]),
+    ),
     "exclude_modules regex": ("llama", dict(target_modules="all-linear", r=4, exclude_modules=r".*mlp\..*")),
     "bias none": ("bert", dict(target_modules=["query", "value"], r=4, bias="none")),
     "bias all": ("bert", dict(target_modules=["query", "value"], r=4, bias="all")),
     "bias lora_only": ("bert", dict(target_modules=["query", "value", "dense"], r=4, bias="lora_only")),
     "modules_to_save": ("llama", dict(target_modules=["q_proj"], r=4, modules_to_save=["lm_head", "norm"])),
-    "modules_to_save + bias all": ("bert", dict(target_modules=["query"], r=4, bias="all",
-                                                modules_to_save=["cls"])),
+    "modules_to_save + bias all": ("bert", dict(target_modules=["query"], r=4, bias="all", modules_to_save=["cls"])),
     "dora linear": ("llama", dict(target_modules=["q_proj", "v_proj"], r=4, use_dora=True)),
-    "dora embedding+conv1d": ("gpt2", dict(target_modules=["c_attn", "wte"], r=4, use_dora=True,
-                                           fan_in_fan_out=True)),
+    "dora embedding+conv1d": ("gpt2", dict(target_modules=["c_attn", "wte"], r=4, use_dora=True, fan_in_fan_out=True)),
     "seq_cls": ("bert", dict(target_modules=["query", "value"], r=4, task_type="SEQ_CLS")),
     "seq_cls all-linear": ("roberta", dict(target_modules="all-linear", r=4, task_type="SEQ_CLS", bias="all")),
     "seq_cls score": ("llama", dict(target_modules=["q_proj"], r=4, task_type="SEQ_CLS")),
-    "adalora": ("bert", dict(peft_type="ADALORA", target_modules=["query", "key", "value", "dense"], init_r=6,
-                             total_step=100)),
-    "adalora conv1d": ("gpt2", dict(peft_type="ADALORA", target_modules=["c_attn"], init_r=3, total_step=100,
-                                    fan_in_fan_out=True)),
+    "adalora": (
+        "bert",
+        dict(peft_type="ADALORA", target_modules=["query", "key", "value", "dense"], init_r=6, total_step=100),
+    ),
+    "adalora conv1d": (
+        "gpt2",
+        dict(peft_type="ADALORA", target_modules=["c_attn"], init_r=3, total_step=100, fan_in_fan_out=True),
+    ),
 }
 
 
@@ -86,9 +104,15 @@ def test_count_equals_peft(option):
 def test_options_change_the_count():
     """Each option must move the number (else the equality above could hold by accident)."""
     base = count(analysis("qwen2"), dict(target_modules=["q_proj", "v_proj"], r=4)).trainable
-    for extra in (dict(use_dora=True), dict(bias="all"), dict(bias="lora_only"), dict(modules_to_save=["norm"]),
-                  dict(layers_to_transform=[0]), dict(rank_pattern={"v_proj": 8}),
-                  dict(exclude_modules=["model.layers.0.self_attn.v_proj"])):
+    for extra in (
+        dict(use_dora=True),
+        dict(bias="all"),
+        dict(bias="lora_only"),
+        dict(modules_to_save=["norm"]),
+        dict(layers_to_transform=[0]),
+        dict(rank_pattern={"v_proj": 8}),
+        dict(exclude_modules=["model.layers.0.self_attn.v_proj"]),
+    ):
         assert count(analysis("qwen2"), dict(target_modules=["q_proj", "v_proj"], r=4, **extra)).trainable != base
 
 
@@ -103,15 +127,21 @@ def test_accepts_peft_config_objects():
 
 
 SEEDS = {
-    "falcon": ("tiiuae/falcon-7b", dict(target_modules=["query_key_value", "dense", "dense_h_to_4h",
-                                                        "dense_4h_to_h"], r=8)),
+    "falcon": (
+        "tiiuae/falcon-7b",
+        dict(target_modules=["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"], r=8),
+    ),
     "opt": ("facebook/opt-6.7b", dict(target_modules=["q_proj", "v_proj"], r=16)),
     "flan-t5": ("google/flan-t5-xxl", dict(target_modules=["q", "v"], r=16, task_type="SEQ_2_SEQ_LM")),
     "bert lora": ("bert-base-uncased", dict(target_modules=["query", "key", "value", "dense"], r=8)),
-    "bert adalora": ("bert-base-uncased", dict(peft_type="ADALORA", target_modules=["query", "key", "value", "dense"],
-                                               init_r=12, total_step=1000)),
-    "qwen2": ("Qwen/Qwen2-0.5B", dict(target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
-                                                      "down_proj"], r=8)),
+    "bert adalora": (
+        "bert-base-uncased",
+        dict(peft_type="ADALORA", target_modules=["query", "key", "value", "dense"], init_r=12, total_step=1000),
+    ),
+    "qwen2": (
+        "Qwen/Qwen2-0.5B",
+        dict(target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"], r=8),
+    ),
 }
 
 
@@ -148,7 +178,9 @@ def test_warnings_in_plain_words():
     assert "heads" in text and "lm_head" in text and "embeddings" in text
     text = " | ".join(count(analysis("gpt2"), dict(target_modules=["c_attn"])).warnings)
     assert "fan_in_fan_out=True" in text
-    text = " | ".join(count(analysis("bert"), dict(target_modules=["query"], modules_to_save=["cls"], bias="all")).warnings)
+    text = " | ".join(
+        count(analysis("bert"), dict(target_modules=["query"], modules_to_save=["cls"], bias="all")).warnings
+    )
     assert "full copy of cls" in text and "counted in both trainable and total" in text
     assert "LayerNorm biases included" in text
     text = " | ".join(count(analysis("llava"), dict(target_modules=["q_proj"])).warnings)
@@ -197,9 +229,31 @@ def tiny_dir(tmp_path_factory):
 
 
 def test_cli_options_json(tiny_dir, capsys):
-    code = _cli([tiny_dir, "--target-modules", "q_proj", "v_proj", "--r", "4", "--alpha", "8", "--bias", "all",
-                 "--modules-to-save", "norm", "--dora", "--rank-pattern", '{"v_proj": 8}',
-                 "--layers-to-transform", "0", "1", "--exclude-modules", "model.layers.1.self_attn.q_proj", "--json"])
+    code = _cli(
+        [
+            tiny_dir,
+            "--target-modules",
+            "q_proj",
+            "v_proj",
+            "--r",
+            "4",
+            "--alpha",
+            "8",
+            "--bias",
+            "all",
+            "--modules-to-save",
+            "norm",
+            "--dora",
+            "--rank-pattern",
+            '{"v_proj": 8}',
+            "--layers-to-transform",
+            "0",
+            "1",
+            "--exclude-modules",
+            "model.layers.1.self_attn.q_proj",
+            "--json",
+        ]
+    )
     doc = json.loads(capsys.readouterr().out)
     assert code == 0 and doc["verification"]["match"]
     assert doc["verification"]["peft"] == doc["trainable"] and doc["verification"]["peft_all"] == doc["total"]
@@ -216,8 +270,19 @@ def test_cli_regex_and_target_parameters(tiny_dir, capsys):
 
 def test_cli_config_files(tiny_dir, tmp_path, capsys):
     adapter = tmp_path / "adapter_config.json"
-    adapter.write_text(json.dumps({"peft_type": "LORA", "base_model_name_or_path": "x", "r": 4, "lora_alpha": 8,
-                                   "target_modules": ["o_proj"], "revision": None, "task_type": "CAUSAL_LM"}))
+    adapter.write_text(
+        json.dumps(
+            {
+                "peft_type": "LORA",
+                "base_model_name_or_path": "x",
+                "r": 4,
+                "lora_alpha": 8,
+                "target_modules": ["o_proj"],
+                "revision": None,
+                "task_type": "CAUSAL_LM",
+            }
+        )
+    )
     assert _cli([tiny_dir, "--config", str(adapter), "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["layers"]) == 2
     yaml_file = tmp_path / "lora.yaml"

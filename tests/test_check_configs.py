@@ -16,10 +16,10 @@ from tiny import tiny_config
 
 import modscope
 from modscope.check import count, verify_count
-from modscope.cli.check import _load_config_file
 from modscope.cli import main
 from modscope.errors import ConfigError, ModscopeError, OptionError
 from modscope.inject import wrapped_layers
+from modscope.resolve import read_adapter_config
 
 FIXTURES = Path(__file__).parent / "fixtures" / "adapter_configs"
 SEQ_CLS = "sequence-classification"
@@ -63,14 +63,16 @@ def peft_on_real_tensors(directory, model_type, task):
 @pytest.mark.parametrize("name", sorted(SAVED))
 def test_saved_adapter_counts_as_peft_counts(name):
     model_type, task, ignored = SAVED[name]
-    report = count(analysis(model_type, task), _load_config_file(str(FIXTURES / name)))
+    report = count(analysis(model_type, task), read_adapter_config(str(FIXTURES / name)))
     (trainable, total), wrapped = peft_on_real_tensors(FIXTURES / name, model_type, task)
     assert report.wrapped == wrapped
     assert (report.trainable, report.total) == (trainable, total)
     unknown = [w for w in report.warnings if "unknown to PEFT" in w]
     if ignored:
-        assert unknown == [f"keys {', '.join(ignored)} are unknown to PEFT {peft.__version__} and "
-                           "ignored, as PEFT ignores them when it loads this config"]
+        assert unknown == [
+            f"keys {', '.join(ignored)} are unknown to PEFT {peft.__version__} and "
+            "ignored, as PEFT ignores them when it loads this config"
+        ]
     else:
         assert not unknown
     assert sum("inference_mode=true" in w for w in report.warnings) == 1
@@ -80,7 +82,7 @@ def test_saved_adapter_counts_as_peft_counts(name):
 
 def test_layer_replication_counts_the_repeated_blocks():
     """[[0, 2], [1, 2]] makes blocks 0, 1, 1 (three, sharing base weights): three blocks adapted, base unchanged."""
-    report = count(analysis("llama"), _load_config_file(str(FIXTURES / "peft-0.10-llama-layer-replication")))
+    report = count(analysis("llama"), read_adapter_config(str(FIXTURES / "peft-0.10-llama-layer-replication")))
     assert sorted({row.layer.name.split(".")[2] for row in report.rows}) == ["0", "1", "2"]
     assert report.total == analysis("llama").total_params + report.adapter_params
     assert tiny_config("llama").num_hidden_layers == analysis("llama").resolved.config.num_hidden_layers == 2
@@ -90,7 +92,7 @@ def test_layer_replication_counts_the_repeated_blocks():
 def test_layer_replication_peft_cannot_apply():
     with pytest.raises(OptionError, match=r"cannot apply layer_replication=\[\[0, 5\]\] .* within its 2 blocks"):
         count(analysis("llama"), dict(target_modules=["q_proj"], layer_replication=[[0, 5]]))
-    with pytest.raises(OptionError, match="cannot apply layer_replication to gpt2: .*drop layer_replication"):
+    with pytest.raises(OptionError, match=r"cannot apply layer_replication to gpt2: .*drop layer_replication"):
         count(analysis("gpt2"), dict(target_modules=["c_attn"], layer_replication=[[0, 2]], fan_in_fan_out=True))
 
 
@@ -100,8 +102,9 @@ def test_unknown_keys_from_the_api_too():
 
 
 def test_cli_reads_an_old_adapter(tiny_dir, capsys):
-    assert main(["check", tiny_dir, "--config", str(FIXTURES / "peft-0.3-llama" / "adapter_config.json"),
-                 "--json"]) == 0
+    assert (
+        main(["check", tiny_dir, "--config", str(FIXTURES / "peft-0.3-llama" / "adapter_config.json"), "--json"]) == 0
+    )
     doc = json.loads(capsys.readouterr().out)
     assert doc["verification"]["match"] and any("enable_lora, merge_weights" in w for w in doc["warnings"])
     assert main(["check", tiny_dir, "--config", str(FIXTURES / "peft-future-llama")]) == 0  # a directory too
@@ -172,14 +175,27 @@ def test_bad_fields_cli(case, tiny_dir, tmp_path, capsys):
 
 
 def test_bad_options_cli(tiny_dir, capsys):
-    one_line_exit_2(capsys, ["check", tiny_dir, "--target-modules", ".*(q_proj"],
-                    "target_modules '.*(q_proj' is not a valid regex", "['q_proj', 'v_proj']")
-    one_line_exit_2(capsys, ["check", tiny_dir, "--target-modules", "q_proj", "--exclude-modules", "(mlp"],
-                    "exclude_modules '(mlp' is not a valid regex")
-    one_line_exit_2(capsys, ["check", tiny_dir, "--target-modules", "q_proj", "--rank-pattern", '{"q(": 4}'],
-                    "rank_pattern key 'q(' is not a valid regex")
-    one_line_exit_2(capsys, ["check", tiny_dir, "--target-modules", "q_proj", "--rank-pattern", '[4]'],
-                    "rank_pattern must be a mapping")
+    one_line_exit_2(
+        capsys,
+        ["check", tiny_dir, "--target-modules", ".*(q_proj"],
+        "target_modules '.*(q_proj' is not a valid regex",
+        "['q_proj', 'v_proj']",
+    )
+    one_line_exit_2(
+        capsys,
+        ["check", tiny_dir, "--target-modules", "q_proj", "--exclude-modules", "(mlp"],
+        "exclude_modules '(mlp' is not a valid regex",
+    )
+    one_line_exit_2(
+        capsys,
+        ["check", tiny_dir, "--target-modules", "q_proj", "--rank-pattern", '{"q(": 4}'],
+        "rank_pattern key 'q(' is not a valid regex",
+    )
+    one_line_exit_2(
+        capsys,
+        ["check", tiny_dir, "--target-modules", "q_proj", "--rank-pattern", "[4]"],
+        "rank_pattern must be a mapping",
+    )
 
 
 def test_the_issue_example(capsys):
@@ -187,34 +203,46 @@ def test_the_issue_example(capsys):
     one_line_exit_2(capsys, ["check", "Qwen/Qwen2-0.5B", "--target-modules", ".*(q_proj"], "not a valid regex")
 
 
-@pytest.mark.parametrize("text, suffix, words", [
-    ("{not json", ".json", "is not valid JSON"),
-    ("\x89PNG\r\n\x1a\n\x00\xff", ".json", "is not valid JSON"),
-    ("r: [8\n", ".yaml", "is not valid YAML"),
-    ("[1, 2]", ".json", "holds list, not a mapping of LoraConfig fields"),
-    ("null", ".json", "holds null, not a mapping"),
-    ("- r: 8\n", ".yaml", "holds list, not a mapping"),
-    ("just words", ".yml", "holds str, not a mapping"),
-])
+@pytest.mark.parametrize(
+    "text, suffix, words",
+    [
+        ("{not json", ".json", "is not valid JSON"),
+        ("\x89PNG\r\n\x1a\n\x00\xff", ".json", "is not valid JSON"),
+        ("r: [8\n", ".yaml", "is not valid YAML"),
+        ("[1, 2]", ".json", "holds list, not a mapping of LoraConfig fields"),
+        ("null", ".json", "holds null, not a mapping"),
+        ("- r: 8\n", ".yaml", "holds list, not a mapping"),
+        ("just words", ".yml", "holds str, not a mapping"),
+    ],
+)
 def test_config_files_that_are_not_mappings(text, suffix, words, tiny_dir, tmp_path, capsys):
     path = tmp_path / f"lora{suffix}"
     path.write_bytes(text.encode("latin-1"))
     one_line_exit_2(capsys, ["check", tiny_dir, "--config", str(path)], words)
     with pytest.raises(ConfigError):
-        _load_config_file(str(path))
+        read_adapter_config(str(path))
 
 
 def test_missing_config_file(tiny_dir, tmp_path, capsys):
-    one_line_exit_2(capsys, ["check", tiny_dir, "--config", str(tmp_path / "nope.json")], "cannot read --config",
-                    "No such file")
+    one_line_exit_2(
+        capsys, ["check", tiny_dir, "--config", str(tmp_path / "nope.json")], "cannot read --config", "No such file"
+    )
     one_line_exit_2(capsys, ["check", tiny_dir, "--config", str(tmp_path)], "adapter_config.json", "No such file")
 
 
 def test_peft_types_from_saved_files(tiny_dir, capsys):
-    one_line_exit_2(capsys, ["check", tiny_dir, "--config", str(FIXTURES / "peft-0.10-ia3-t5")],
-                    "'IA3' is a PEFT method modscope does not check yet", "LORA and ADALORA")
-    one_line_exit_2(capsys, ["check", tiny_dir, "--config", str(FIXTURES / "peft-0.6-adalora-no-total-step")],
-                    "rejects this AdaLoraConfig", "total_step")
+    one_line_exit_2(
+        capsys,
+        ["check", tiny_dir, "--config", str(FIXTURES / "peft-0.10-ia3-t5")],
+        "'IA3' is a PEFT method modscope does not check yet",
+        "LORA and ADALORA",
+    )
+    one_line_exit_2(
+        capsys,
+        ["check", tiny_dir, "--config", str(FIXTURES / "peft-0.6-adalora-no-total-step")],
+        "rejects this AdaLoraConfig",
+        "total_step",
+    )
 
 
 # --- targets that match nothing -------------------------------------------------------------------------
@@ -227,8 +255,17 @@ def test_nothing_matched_lists_the_adaptable_names_by_role():
     assert "target_modules=['nonexistent_proj'] (a list" in text
     listing = text.partition("its adaptable layers by role: ")[2]
     assert listing.count(":") >= 3 and "attention: " in listing and "mlp: " in listing
-    for leaf in ("q_proj (q)", "k_proj (k)", "v_proj (v)", "o_proj (o)", "gate_proj (gate)", "up_proj (up)",
-                 "down_proj (down)", "embed_tokens (embed)", "lm_head"):
+    for leaf in (
+        "q_proj (q)",
+        "k_proj (k)",
+        "v_proj (v)",
+        "o_proj (o)",
+        "gate_proj (gate)",
+        "up_proj (up)",
+        "down_proj (down)",
+        "embed_tokens (embed)",
+        "lm_head",
+    ):
         assert leaf in listing  # all of them: nine, fewer than 15
     assert "more" not in listing
 

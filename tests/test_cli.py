@@ -62,7 +62,7 @@ def test_lora_config_printed_is_copy_pasteable(capsys):
     start = out.index("from peft import LoraConfig")
     end = out.index("\n)", start) + 2
     namespace = {}
-    exec(out[start:end], namespace)  # noqa: S102 - the point is that it runs as printed
+    exec(out[start:end], namespace)
     assert namespace["config"].target_modules == {"q_proj", "v_proj"}
 
 
@@ -101,8 +101,9 @@ def _isolated(argv):
         "print(json.dumps([m for m in ('torch', 'transformers', 'peft') if m in sys.modules]))\n"
         "print(buf.getvalue())\n"
     )
-    out = subprocess.run([sys.executable, "-c", code, json.dumps(argv)], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(argv)], capture_output=True, text=True, check=True
+    ).stdout
     heavy, _, printed = out.partition("\n")
     return json.loads(heavy), printed
 

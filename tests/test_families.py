@@ -32,15 +32,21 @@ def test_preset_matches_peft(model_type, preset):
 
 def _encoder_regex(prefix):
     """BERT-style encoders: `dense` is also in the pooler and the MLM head, so the layers need a regex."""
-    return (rf"{prefix}\.encoder\.layer\.\d+\.(?:attention\.self\.query|attention\.self\.key"
-            r"|attention\.self\.value|attention\.output\.dense|intermediate\.dense|output\.dense)")
+    return (
+        rf"{prefix}\.encoder\.layer\.\d+\.(?:attention\.self\.query|attention\.self\.key"
+        r"|attention\.self\.value|attention\.output\.dense|intermediate\.dense|output\.dense)"
+    )
 
 
 PINNED = {
     # model_type: (qv, all-linear target_modules, all-linear target_parameters)
     "llama": (["q_proj", "v_proj"], ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"], []),
     "qwen2": (["q_proj", "v_proj"], ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"], []),
-    "mistral": (["q_proj", "v_proj"], ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"], []),
+    "mistral": (
+        ["q_proj", "v_proj"],
+        ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        [],
+    ),
     "gemma2": (["q_proj", "v_proj"], ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"], []),
     "phi": (["q_proj", "v_proj"], ["q_proj", "k_proj", "v_proj", "dense", "fc1", "fc2"], []),
     "phi3": (["qkv_proj"], ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"], []),
@@ -62,29 +68,55 @@ PINNED = {
     "roberta": (["query", "value"], _encoder_regex("roberta"), []),
     "electra": (["query", "value"], _encoder_regex("electra"), []),
     "layoutlm": (["query", "value"], _encoder_regex("layoutlm"), []),
-    "deberta-v2": (["query_proj", "value_proj"],
-                   r"deberta\.encoder\.layer\.\d+\.(?:attention\.self\.query_proj|attention\.self\.key_proj"
-                   r"|attention\.self\.value_proj|attention\.output\.dense|intermediate\.dense|output\.dense)", []),
-    "deberta": (["in_proj"],
-                r"deberta\.encoder\.layer\.\d+\.(?:attention\.self\.in_proj|attention\.output\.dense"
-                r"|intermediate\.dense|output\.dense)", []),
-    "blip-2": (["q_proj", "v_proj"],
-               r"language_model\.model\.decoder\.layers\.\d+\.(?:self_attn\.q_proj|self_attn\.k_proj"
-               r"|self_attn\.v_proj|self_attn\.out_proj|fc1|fc2)", []),
-    "mixtral": (["q_proj", "v_proj"], ["q_proj", "k_proj", "v_proj", "o_proj"],
-                ["experts.gate_up_proj", "experts.down_proj"]),
-    "qwen2_moe": (["q_proj", "v_proj"], ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-                  ["experts.gate_up_proj", "experts.down_proj"]),
-    "qwen3_moe": (["q_proj", "v_proj"], ["q_proj", "k_proj", "v_proj", "o_proj"],
-                  ["experts.gate_up_proj", "experts.down_proj", "gate_proj.weight", "up_proj.weight",
-                   "down_proj.weight"]),
-    "deepseek_v3": (["q_b_proj", "kv_b_proj"], ["q_a_proj", "q_b_proj", "kv_a_proj_with_mqa", "kv_b_proj", "o_proj"],
-                    ["experts.gate_up_proj", "experts.down_proj", "gate_proj.weight", "up_proj.weight",
-                     "down_proj.weight"]),
-    "llava": (r"model\.language_model\.layers\.\d+\.self_attn\.(?:q_proj|v_proj)",
-              r"model\.language_model\.layers\.\d+\.(?:self_attn\.q_proj|self_attn\.k_proj|self_attn\.v_proj"
-              r"|self_attn\.o_proj|mlp\.gate_proj|mlp\.up_proj|mlp\.down_proj)", []),
-    "qwen2_vl": (["q_proj", "v_proj"], ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"], []),
+    "deberta-v2": (
+        ["query_proj", "value_proj"],
+        r"deberta\.encoder\.layer\.\d+\.(?:attention\.self\.query_proj|attention\.self\.key_proj"
+        r"|attention\.self\.value_proj|attention\.output\.dense|intermediate\.dense|output\.dense)",
+        [],
+    ),
+    "deberta": (
+        ["in_proj"],
+        r"deberta\.encoder\.layer\.\d+\.(?:attention\.self\.in_proj|attention\.output\.dense"
+        r"|intermediate\.dense|output\.dense)",
+        [],
+    ),
+    "blip-2": (
+        ["q_proj", "v_proj"],
+        r"language_model\.model\.decoder\.layers\.\d+\.(?:self_attn\.q_proj|self_attn\.k_proj"
+        r"|self_attn\.v_proj|self_attn\.out_proj|fc1|fc2)",
+        [],
+    ),
+    "mixtral": (
+        ["q_proj", "v_proj"],
+        ["q_proj", "k_proj", "v_proj", "o_proj"],
+        ["experts.gate_up_proj", "experts.down_proj"],
+    ),
+    "qwen2_moe": (
+        ["q_proj", "v_proj"],
+        ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        ["experts.gate_up_proj", "experts.down_proj"],
+    ),
+    "qwen3_moe": (
+        ["q_proj", "v_proj"],
+        ["q_proj", "k_proj", "v_proj", "o_proj"],
+        ["experts.gate_up_proj", "experts.down_proj", "gate_proj.weight", "up_proj.weight", "down_proj.weight"],
+    ),
+    "deepseek_v3": (
+        ["q_b_proj", "kv_b_proj"],
+        ["q_a_proj", "q_b_proj", "kv_a_proj_with_mqa", "kv_b_proj", "o_proj"],
+        ["experts.gate_up_proj", "experts.down_proj", "gate_proj.weight", "up_proj.weight", "down_proj.weight"],
+    ),
+    "llava": (
+        r"model\.language_model\.layers\.\d+\.self_attn\.(?:q_proj|v_proj)",
+        r"model\.language_model\.layers\.\d+\.(?:self_attn\.q_proj|self_attn\.k_proj|self_attn\.v_proj"
+        r"|self_attn\.o_proj|mlp\.gate_proj|mlp\.up_proj|mlp\.down_proj)",
+        [],
+    ),
+    "qwen2_vl": (
+        ["q_proj", "v_proj"],
+        ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        [],
+    ),
 }
 
 

@@ -3,6 +3,7 @@ several terminal widths), the JSON is loaded and validated against the shipped s
 injected with PEFT, which must wrap the plan's layers and count the plan's parameters."""
 
 import json
+import os
 import random
 import re
 from importlib import resources
@@ -39,12 +40,13 @@ def printed_code(text):
     lines = text.splitlines()
     start = lines.index("from peft import LoraConfig")
     end = lines.index(")", start)
-    return "\n".join(lines[start:end + 1])
+    return "\n".join(lines[start : end + 1])
 
 
 def rendered(renderable, width):
-    console = Console(width=width, record=True, color_system=None, file=open("/dev/null", "w"))
-    console.print(renderable, crop=False)  # as the CLI prints it
+    with open(os.devnull, "w") as sink:
+        console = Console(width=width, record=True, color_system=None, file=sink)
+        console.print(renderable, crop=False)  # as the CLI prints it
     return console.export_text()
 
 
@@ -63,8 +65,9 @@ def test_printed_code_and_json_inject_to_the_plan(model_type):
         loaded = LoraConfig(**document["presets"][name]["lora_config"])
         assert loaded == expected
         for taken in (pasted_config(codes[60]), loaded):
-            report = compare(a.fresh_model(), taken, label=name, r=R, predicted=plan.trainable_params(R),
-                             expected=plan.wrapped)
+            report = compare(
+                a.fresh_model(), taken, label=name, r=R, predicted=plan.trainable_params(R), expected=plan.wrapped
+            )
             assert report.match, report.summary
             assert report.peft == document["presets"][name]["trainable"][str(R)]
 
@@ -85,8 +88,12 @@ def test_regex_plans_are_printed_as_working_raw_strings():
 def saved(tmp_path_factory):
     """Tiny configs on disk, for the command line."""
     paths = {}
-    for model_type, arch in (("bert", "BertModel"), ("deepseek_v3", "DeepseekV3ForCausalLM"),
-                             ("gpt2", "GPT2LMHeadModel"), ("llava", None)):
+    for model_type, arch in (
+        ("bert", "BertModel"),
+        ("deepseek_v3", "DeepseekV3ForCausalLM"),
+        ("gpt2", "GPT2LMHeadModel"),
+        ("llava", None),
+    ):
         path = tmp_path_factory.mktemp(model_type)
         extra = {"architectures": [arch]} if arch else {}
         tiny_config(model_type, **extra).save_pretrained(path)
@@ -123,8 +130,21 @@ def test_every_json_output_validates(saved, capsys):
 
     assert main(["check", saved["bert"], "--target-modules", "query", "value", "--json"]) == 0
     validate(json.loads(capsys.readouterr().out), "check")
-    assert main(["check", saved["deepseek_v3"], "--target-modules", "q_a_proj", "--target-parameters",
-                 "experts.down_proj", "--json", "--no-verify"]) == 0
+    assert (
+        main(
+            [
+                "check",
+                saved["deepseek_v3"],
+                "--target-modules",
+                "q_a_proj",
+                "--target-parameters",
+                "experts.down_proj",
+                "--json",
+                "--no-verify",
+            ]
+        )
+        == 0
+    )
     validate(json.loads(capsys.readouterr().out), "check")
     assert main(["catalog", "qwen", "--json"]) == 0
     validate(json.loads(capsys.readouterr().out), "catalog")
@@ -137,8 +157,11 @@ def test_every_json_output_validates(saved, capsys):
 def test_schemas_are_strict_enough_to_fail():
     document = json.loads(json.dumps(show_document(analysis("llama"), analysis("llama").plans(), (R,), R)))
     validate(document, "show")
-    for broken in ({**document, "schema_version": 2}, {**document, "surprise": 1},
-                   {**document, "presets": {"qv": {**document["presets"]["qv"], "lora_config": {"r": 0}}}}):
+    for broken in (
+        {**document, "schema_version": 2},
+        {**document, "surprise": 1},
+        {**document, "presets": {"qv": {**document["presets"]["qv"], "lora_config": {"r": 0}}}},
+    ):
         with pytest.raises(jsonschema.ValidationError):
             validate(broken, "show")
 
@@ -150,8 +173,14 @@ _PIECES = [r"\.", r"\d+", "(?:", ")", "|", "q_proj", "layers", "'", '"', "\\", "
 def test_any_string_or_container_prints_as_an_equal_literal(seed):
     rng = random.Random(seed)
     text = "".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 40)))
-    values = {"target_modules": text, "names": [text, "v_proj"], "rank_pattern": {text: 16, "v": 2},
-              "flag": True, "nothing": None, "ratio": 0.05}
+    values = {
+        "target_modules": text,
+        "names": [text, "v_proj"],
+        "rank_pattern": {text: 16, "v": 2},
+        "flag": True,
+        "nothing": None,
+        "ratio": 0.05,
+    }
     code = config_code(values, cls="dict", module="builtins")
     assert pasted_config(code) == values
     if "\\" not in text and "'" not in text and '"' not in text and len(text) > WIDTH:

@@ -25,8 +25,10 @@ def _imports(path):
             inside = hook or (isinstance(child, ast.FunctionDef) and child.name in DISPLAY_HOOKS)
             if isinstance(child, ast.ImportFrom) and child.module and child.module.startswith("modscope"):
                 names = [f"{child.module}.{a.name}" for a in child.names]
-                found.extend((n if (PACKAGE.parent / (n.replace(".", "/") + ".py")).exists() else child.module, inside)
-                             for n in names)
+                found.extend(
+                    (n if (PACKAGE.parent / (n.replace(".", "/") + ".py")).exists() else child.module, inside)
+                    for n in names
+                )
             elif isinstance(child, ast.Import):
                 found.extend((a.name, inside) for a in child.names if a.name.startswith("modscope"))
             visit(child, inside)
@@ -39,19 +41,32 @@ MODULES = {_module(p): p for p in PACKAGE.rglob("*.py")}
 
 
 def _layer(module):
-    return "cli" if module.startswith(("modscope.cli", "modscope.__main__")) else "render" if module.startswith("modscope.render") else \
-        "api" if module == "modscope" else "compute"
+    return (
+        "cli"
+        if module.startswith(("modscope.cli", "modscope.__main__"))
+        else "render"
+        if module.startswith("modscope.render")
+        else "api"
+        if module == "modscope"
+        else "compute"
+    )
 
 
 def test_compute_imports_neither_render_nor_cli():
-    wrong = [(m, i) for m, p in MODULES.items() if _layer(m) == "compute"
-             for i, hook in _imports(p) if _layer(i) in ("cli", "render") and not hook]
+    wrong = [
+        (m, i)
+        for m, p in MODULES.items()
+        if _layer(m) == "compute"
+        for i, hook in _imports(p)
+        if _layer(i) in ("cli", "render") and not hook
+    ]
     assert not wrong
 
 
 def test_render_imports_no_cli():
-    assert not [(m, i) for m, p in MODULES.items() if _layer(m) == "render" for i, _ in _imports(p)
-                if _layer(i) == "cli"]
+    assert not [
+        (m, i) for m, p in MODULES.items() if _layer(m) == "render" for i, _ in _imports(p) if _layer(i) == "cli"
+    ]
 
 
 def test_no_import_circles():

@@ -8,6 +8,7 @@ import modscope
 from modscope import scan
 from modscope.cli import main
 from modscope.peft_rules import MAMBA_REFUSED, MAMBA_TYPES, matches, model_refusal, saved_modules
+from modscope.reduced import reduced_config
 
 # model types whose default config builds but which PEFT refuses whatever the targets (transformers 5.24)
 REFUSED_TYPES = ("pp_formulanet", "pp_doclayout_v3", "pp_doclayout_v4", "granite_speech5_ctc")
@@ -47,7 +48,7 @@ def test_a_model_peft_refuses_is_an_error_from_api_and_cli_not_a_plan(model_type
     assert a.peft_refusal in report.problems
     with pytest.raises(NotImplementedError):  # PEFT itself, injected for real
         inject(a.fresh_model(), LoraConfig(r=4, target_modules=[name]))
-    scan.reduced_config(model_type).save_pretrained(tmp_path)
+    reduced_config(model_type).save_pretrained(tmp_path)
     assert main(["show", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "PEFT cannot adapt" in err
@@ -111,9 +112,12 @@ def test_saved_modules_is_set_trainable(model_type):
     if a.peft_refusal:
         pytest.skip(a.peft_refusal)
     target = next(l.leaf for l in a.layers if l.group in ("attention", "mlp") and l.parameter is None)
-    for wanted in ({l.leaf for l in a.layers if l.group in ("head", "embedding")} - {target} or {"norm"}):
+    for wanted in {l.leaf for l in a.layers if l.group in ("head", "embedding")} - {target} or {"norm"}:
         model, _ = inject(a.fresh_model(), LoraConfig(r=2, target_modules=[target], modules_to_save=[wanted]))
-        copies = {name.removeprefix("base_model.model.") for name, m in model.named_modules()
-                  if isinstance(m, ModulesToSaveWrapper)}
+        copies = {
+            name.removeprefix("base_model.model.")
+            for name, m in model.named_modules()
+            if isinstance(m, ModulesToSaveWrapper)
+        }
         outermost = {c for c in copies if not any(c.startswith(o + ".") for o in copies)}
         assert set(saved_modules(a.module_names, [wanted])) == outermost, wanted

@@ -9,7 +9,7 @@ PEFT on the meta device and PEFT on real tensors disagree, a test below pins the
 
 import copy
 import re
-from functools import lru_cache
+from functools import cache
 
 import pytest
 import torch
@@ -20,12 +20,25 @@ from modscope.build import _mapping
 from modscope.check import verify_count
 from modscope.inject import inject, wrapped_layers
 
-OPTIONS = ("lora", "all-linear", "embeddings", "dora", "bias all", "bias lora_only", "modules_to_save",
-           "rank_pattern", "layers_to_transform", "2-D weight as parameter", "experts 3-D", "adalora", "seq_cls")
+OPTIONS = (
+    "lora",
+    "all-linear",
+    "embeddings",
+    "dora",
+    "bias all",
+    "bias lora_only",
+    "modules_to_save",
+    "rank_pattern",
+    "layers_to_transform",
+    "2-D weight as parameter",
+    "experts 3-D",
+    "adalora",
+    "seq_cls",
+)
 SEQ_CLS = "sequence-classification"
 
 
-@lru_cache(maxsize=None)
+@cache
 def family(model_type, task=None):
     """modscope's analysis (meta) and the same class built with real CPU tensors, once per family and task."""
     import transformers
@@ -37,8 +50,9 @@ def family(model_type, task=None):
 
 
 def _leaves(analysis, group):
-    return sorted({l.leaf for l in analysis.layers
-                   if l.group == group and l.part == "language" and l.parameter is None})
+    return sorted(
+        {l.leaf for l in analysis.layers if l.group == group and l.part == "language" and l.parameter is None}
+    )
 
 
 def lora_values(option, analysis):
@@ -77,8 +91,13 @@ def lora_values(option, analysis):
             pytest.skip(f"{analysis.model_type} is dense: no 3-D expert parameters")
         values.update(target_parameters=experts, lora_dropout=0.0)
     elif option == "adalora":
-        values = dict(peft_type="ADALORA", target_modules=attention, init_r=4, total_step=100,
-                      fan_in_fan_out=values.get("fan_in_fan_out", False))
+        values = dict(
+            peft_type="ADALORA",
+            target_modules=attention,
+            init_r=4,
+            total_step=100,
+            fan_in_fan_out=values.get("fan_in_fan_out", False),
+        )
     return values
 
 
@@ -134,7 +153,9 @@ def test_meta_differs_from_real_adalora_ranknum(model_type):
     layers = len(wrapped_layers(on_real))
     assert ranknum_grads(on_real) == [False] * layers and ranknum_grads(on_meta) == [True] * layers
     (real_trainable, real_total), (meta_trainable, meta_total) = (
-        on_real.get_nb_trainable_parameters(), on_meta.get_nb_trainable_parameters())
+        on_real.get_nb_trainable_parameters(),
+        on_meta.get_nb_trainable_parameters(),
+    )
     assert (meta_trainable - real_trainable, meta_total) == (layers, real_total)
     # modscope's meta injection applies the real rule, and its count is the real one
     assert inject(analysis.fresh_model(), peft_config(values))[1] == (real_trainable, real_total)

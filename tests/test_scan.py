@@ -9,21 +9,75 @@ import os
 import pytest
 
 import modscope
-from modscope import peft_defaults
+from modscope import peft_defaults, reduced
 from modscope import scan as scanning
 from modscope.cli import scan as scan_command
 from modscope.presets import PRESETS
 
 SAMPLE = (
     # the families the issue pins
-    "llama", "qwen2", "mistral", "gemma2", "phi", "phi3", "falcon", "bloom", "gpt_neox", "gptj", "gpt_neo",
-    "gpt2", "gpt_bigcode", "opt", "codegen", "mpt", "t5", "mt5", "bart", "bert", "roberta", "electra",
-    "deberta", "deberta-v2", "layoutlm", "mixtral", "qwen2_moe", "qwen3_moe", "deepseek_v3", "llava",
-    "qwen2_vl", "blip-2", "whisper",
+    "llama",
+    "qwen2",
+    "mistral",
+    "gemma2",
+    "phi",
+    "phi3",
+    "falcon",
+    "bloom",
+    "gpt_neox",
+    "gptj",
+    "gpt_neo",
+    "gpt2",
+    "gpt_bigcode",
+    "opt",
+    "codegen",
+    "mpt",
+    "t5",
+    "mt5",
+    "bart",
+    "bert",
+    "roberta",
+    "electra",
+    "deberta",
+    "deberta-v2",
+    "layoutlm",
+    "mixtral",
+    "qwen2_moe",
+    "qwen3_moe",
+    "deepseek_v3",
+    "llava",
+    "qwen2_vl",
+    "blip-2",
+    "whisper",
     # more of PEFT's mapped types, MoE, hybrid, vision and encoder-decoder families
-    "xlm-roberta", "llama4", "gemma", "gemma3_text", "gemma3", "qwen3", "stablelm", "rwkv", "starcoder2",
-    "granite", "granitemoe", "olmoe", "phimoe", "deepseek_v2", "jamba", "qwen3_next", "clip", "siglip", "vit",
-    "idefics2", "mllama", "qwen2_5_vl", "paligemma", "albert", "distilbert", "pegasus", "m2m_100", "wav2vec2",
+    "xlm-roberta",
+    "llama4",
+    "gemma",
+    "gemma3_text",
+    "gemma3",
+    "qwen3",
+    "stablelm",
+    "rwkv",
+    "starcoder2",
+    "granite",
+    "granitemoe",
+    "olmoe",
+    "phimoe",
+    "deepseek_v2",
+    "jamba",
+    "qwen3_next",
+    "clip",
+    "siglip",
+    "vit",
+    "idefics2",
+    "mllama",
+    "qwen2_5_vl",
+    "paligemma",
+    "albert",
+    "distilbert",
+    "pegasus",
+    "m2m_100",
+    "wav2vec2",
 )
 
 _SCANS: dict = {}
@@ -38,7 +92,7 @@ def scanned(model_type):
 
 def analysis(model_type):
     if model_type not in _ANALYSES:
-        _ANALYSES[model_type] = modscope.analyze(scanning.reduced_config(model_type))
+        _ANALYSES[model_type] = modscope.analyze(reduced.reduced_config(model_type))
     return _ANALYSES[model_type]
 
 
@@ -54,12 +108,12 @@ def test_sample_builds_and_every_preset_matches_peft(model_type):
 
 
 def test_reduced_config_keeps_each_kind_of_layer():
-    deepseek = scanning.reduced_config("deepseek_v3")
+    deepseek = reduced.reduced_config("deepseek_v3")
     assert deepseek.num_hidden_layers == 2 and deepseek.first_k_dense_replace == 1  # one dense, one MoE layer
-    assert deepseek.n_routed_experts <= scanning.MAX_EXPERTS
-    hybrid = scanning.reduced_config("qwen3_next")
+    assert deepseek.n_routed_experts <= reduced.MAX_EXPERTS
+    hybrid = reduced.reduced_config("qwen3_next")
     assert set(hybrid.layer_types) == {"linear_attention", "full_attention"}
-    vlm = scanning.reduced_config("llava")
+    vlm = reduced.reduced_config("llava")
     assert vlm.text_config.num_hidden_layers == 2 and vlm.vision_config.num_hidden_layers == 2
 
 
@@ -89,9 +143,11 @@ def _mapped_sample():
     from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as mapping
 
     return [
-        pytest.param(m, marks=pytest.mark.xfail(strict=True, reason=_MAPPING_DIFFERS[m])) if m in _MAPPING_DIFFERS
+        pytest.param(m, marks=pytest.mark.xfail(strict=True, reason=_MAPPING_DIFFERS[m]))
+        if m in _MAPPING_DIFFERS
         else m
-        for m in SAMPLE if m in mapping
+        for m in SAMPLE
+        if m in mapping
     ]
 
 
@@ -178,11 +234,15 @@ def test_full_scan():
     crashed = [(t.model_type, t.reason) for t in report.results if t.status in ("failed", "timeout")]
     assert not crashed
     # every preset of every model type that builds is a plan PEFT accepts, or a ModscopeError saying why
-    refused = [(t.model_type, c.preset, c.problem) for t in report.built for c in t.presets
-               if not c.empty and c.peft is None]
+    refused = [
+        (t.model_type, c.preset, c.problem) for t in report.built for c in t.presets if not c.empty and c.peft is None
+    ]
     assert not refused
-    mismatched = [(t.model_type, [c.problem for c in t.presets if not c.match and not c.empty])
-                  for t in report.built if not t.match]
+    mismatched = [
+        (t.model_type, [c.problem for c in t.presets if not c.match and not c.empty])
+        for t in report.built
+        if not t.match
+    ]
     assert not mismatched
     assert len(report.matched) >= 0.95 * len(report.built)
     mispredicted = {t.model_type for t in report.built if scanning.PREDICTION_DIFFERS in t.warnings}
@@ -192,5 +252,5 @@ def test_full_scan():
 # Where modscope's prediction of PEFT's own defaults (shown by `show`) is known to miss, and why.
 KNOWN_PREDICTION_GAPS = {
     "glm4v_moe": "PEFT's all-linear on converted MoE types becomes leaf names; 'proj' then hits the vision "
-                 "tower's Conv3d patch embedding, which modscope does not model",
+    "tower's Conv3d patch embedding, which modscope does not model",
 }

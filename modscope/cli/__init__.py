@@ -34,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error already printed as one line
         return int(exc.code or 0)
-    command = next(c for c in COMMANDS if c.NAME == args.command)
+    command = next(c for c in COMMANDS if args.command == c.NAME)
     try:
         if args.command in HEAVY:
             with _gc_paused():

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
 from modscope.cli._options import MODEL_HELP, console, rank
-from modscope.errors import ConfigError, OptionError, first_line
+from modscope.errors import OptionError
 
 NAME = "check"
 _REGEX_CHARS = set("\\^$*+?()[]{}|")
@@ -20,17 +19,22 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
     check = subparsers.add_parser(NAME, help="check your own LoraConfig: what it adapts and what it trains")
     check.add_argument("model", help=MODEL_HELP)
-    check.add_argument("--config", metavar="FILE", help="adapter_config.json (or its adapter directory), or a "
-                       "LoraConfig as JSON/YAML")
-    check.add_argument("--target-modules", nargs="+", metavar="NAME",
-                       help="leaf names or paths; one value with regex characters is a regex (PEFT fullmatches it)")
+    check.add_argument(
+        "--config", metavar="FILE", help="adapter_config.json (or its adapter directory), or a LoraConfig as JSON/YAML"
+    )
+    check.add_argument(
+        "--target-modules",
+        nargs="+",
+        metavar="NAME",
+        help="leaf names or paths; one value with regex characters is a regex (PEFT fullmatches it)",
+    )
     check.add_argument("--target-parameters", nargs="+", metavar="NAME", help="parameter names or .suffixes")
     check.add_argument("--r", type=rank, help="rank (default 8)")
     check.add_argument("--alpha", type=int, help="lora_alpha")
     check.add_argument("--bias", choices=("none", "all", "lora_only"))
     check.add_argument("--modules-to-save", nargs="+", metavar="NAME", help="modules trained and saved in full")
     check.add_argument("--dora", action="store_true", help="use_dora=True")
-    check.add_argument("--rank-pattern", metavar="JSON", help='per-layer ranks, e.g. \'{"down_proj": 16}\'')
+    check.add_argument("--rank-pattern", metavar="JSON", help="per-layer ranks, e.g. '{\"down_proj\": 16}'")
     check.add_argument("--layers-to-transform", nargs="+", type=int, metavar="I", help="only these block indices")
     check.add_argument("--exclude-modules", nargs="+", metavar="NAME", help="names (or one regex) to leave out")
     check.add_argument("--task", choices=list(TASKS), help="build for this task instead of config.architectures")
@@ -46,51 +50,29 @@ def _names(values: list[str] | None) -> list[str] | str | None:
     return values
 
 
-def _load_config_file(path: str) -> dict[str, Any]:
-    """The fields in ``--config``: an adapter_config.json (or its adapter directory) read by PEFT's own
-    ``PeftConfig.from_json_file``, or YAML."""
-    import warnings
-
-    import yaml
-    from peft import PeftConfig
-
-    file = Path(path)
-    if file.is_dir():
-        file = file / "adapter_config.json"
-    kind = "YAML" if file.suffix in (".yaml", ".yml") else "JSON"
-    try:
-        if kind == "YAML":
-            values = yaml.safe_load(file.read_text())
-        else:
-            with warnings.catch_warnings():  # it drops runtime_config, which PEFT never saves and nothing counts
-                warnings.simplefilter("ignore")
-                values = PeftConfig.from_json_file(str(file))
-    except OSError as exc:
-        raise ConfigError(f"cannot read --config {file}: {exc.strerror or first_line(exc)}") from None
-    except (ValueError, yaml.YAMLError) as exc:  # JSON's errors and undecodable bytes are ValueErrors
-        raise ConfigError(f"--config {file} is not valid {kind}: {' '.join(str(exc).split())}; give an "
-                          "adapter_config.json or a .yaml file of LoraConfig fields") from None
-    except TypeError:  # from_json_file looks for a key in a JSON number or null
-        values = None
-    if not isinstance(values, dict):
-        raise ConfigError(f"--config {file} holds {type(values).__name__ if values is not None else 'null'}, not "
-                          "a mapping of LoraConfig fields such as {\"r\": 8, \"target_modules\": [\"q_proj\"]}")
-    return values
-
-
 def lora_values(args: argparse.Namespace) -> dict[str, Any]:
     """The LoraConfig fields from --config and the options (options win)."""
-    values = _load_config_file(args.config) if args.config else {}
+    from modscope.resolve import read_adapter_config
+
+    values = read_adapter_config(args.config) if args.config else {}
     if args.rank_pattern:
         try:
             values["rank_pattern"] = json.loads(args.rank_pattern)
         except ValueError:
-            raise OptionError(f"--rank-pattern must be JSON such as '{{\"down_proj\": 16}}', not {args.rank_pattern!r}") \
-                from None
-    options = {"target_modules": _names(args.target_modules), "target_parameters": args.target_parameters,
-               "r": args.r, "lora_alpha": args.alpha, "bias": args.bias, "modules_to_save": args.modules_to_save,
-               "use_dora": args.dora or None, "layers_to_transform": args.layers_to_transform,
-               "exclude_modules": _names(args.exclude_modules)}
+            raise OptionError(
+                f"--rank-pattern must be JSON such as '{{\"down_proj\": 16}}', not {args.rank_pattern!r}"
+            ) from None
+    options = {
+        "target_modules": _names(args.target_modules),
+        "target_parameters": args.target_parameters,
+        "r": args.r,
+        "lora_alpha": args.alpha,
+        "bias": args.bias,
+        "modules_to_save": args.modules_to_save,
+        "use_dora": args.dora or None,
+        "layers_to_transform": args.layers_to_transform,
+        "exclude_modules": _names(args.exclude_modules),
+    }
     values.update({k: v for k, v in options.items() if v is not None})
     if not values.get("target_modules") and not values.get("target_parameters"):
         raise OptionError("name what to adapt: --target-modules, --target-parameters or --config FILE")
@@ -111,5 +93,7 @@ def run(args: argparse.Namespace) -> int:
         from modscope.render.rich import check_view
 
         console().print(check_view(report, verification))
-    ok = not report.problems and (verification is None or (verification.match and verification.peft_all == report.total))
+    ok = not report.problems and (
+        verification is None or (verification.match and verification.peft_all == report.total)
+    )
     return 0 if ok else 1

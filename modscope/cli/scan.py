@@ -43,8 +43,12 @@ def run(args: argparse.Namespace) -> int:
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console(stderr=True), transient=True) as bar:
         task = bar.add_task("scanning", total=len(chosen))
-        report = scan(chosen, layers=args.layers, config_for=taken_away,
-                      progress=lambda t: bar.update(task, advance=1, description=f"scanning {t.model_type:<24}"))
+        report = scan(
+            chosen,
+            layers=args.layers,
+            config_for=taken_away,
+            progress=lambda t: bar.update(task, advance=1, description=f"scanning {t.model_type:<24}"),
+        )
     if args.json:
         from modscope.render.json import scan_document
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modscope.cli._options import MODEL_HELP, console, rank
 from modscope.errors import OptionError
+
+if TYPE_CHECKING:
+    from modscope.inject import VerifyReport
 
 NAME = "show"
 RANKS = (4, 8, 16, 32, 64, 128)
@@ -40,8 +43,10 @@ def run(args: argparse.Namespace) -> int:
     from modscope.render.readback import taken_away
 
     if args.include_router and args.preset in ("qv", "attention"):
-        raise OptionError(f"--include-router conflicts with --preset {args.preset}: the router is adapted with the "
-                          "MLP; use --preset mlp or all-linear")
+        raise OptionError(
+            f"--include-router conflicts with --preset {args.preset}: the router is adapted with the "
+            "MLP; use --preset mlp or all-linear"
+        )
     extras = dict(router=args.include_router, vision=args.include_vision, projector=args.include_projector)
     ranks = tuple(dict.fromkeys(args.r))
     verify_r = 8 if 8 in ranks else ranks[0]
@@ -53,13 +58,20 @@ def run(args: argparse.Namespace) -> int:
         analysis = analyze(args.model, task=args.task, trust_remote_code=args.trust_remote_code)
         plans = analysis.plans(**extras)
         chosen = plans.get(args.preset) or analysis.suggest(args.preset, **extras)  # which says why it is empty
-        report, differences = None, ()
+        report: VerifyReport | None = None
+        differences: tuple[str, ...] = ()
         if not args.no_verify:
             if status:
                 status.update("verifying with a real PEFT injection…")
             # inject what the user takes away: the printed code, exec'd (equal to the JSON's lora_config)
-            report = compare(analysis.fresh_model(), taken_away(chosen, verify_r), label=chosen.preset, r=verify_r,
-                             predicted=chosen.trainable_params(verify_r), expected=chosen.wrapped)
+            report = compare(
+                analysis.fresh_model(),
+                taken_away(chosen, verify_r),
+                label=chosen.preset,
+                r=verify_r,
+                predicted=chosen.trainable_params(verify_r),
+                expected=chosen.wrapped,
+            )
             if surprising(analysis):
                 if status:
                     status.update("comparing with PEFT's own all-linear and default mapping…")

@@ -9,7 +9,6 @@ from typing import Any
 
 from modscope.presets import TargetPlan
 
-
 SCHEMA_VERSION = 1
 
 
@@ -28,8 +27,14 @@ def plan_document(plan: TargetPlan, ranks: tuple[int, ...], r: int) -> dict[str,
     }
 
 
-def show_document(analysis: Any, plans: dict[str, TargetPlan], ranks: tuple[int, ...], r: int, report: Any = None,
-                  peft_differences: tuple[str, ...] = ()) -> dict:
+def show_document(
+    analysis: Any,
+    plans: dict[str, TargetPlan],
+    ranks: tuple[int, ...],
+    r: int,
+    report: Any = None,
+    peft_differences: tuple[str, ...] = (),
+) -> dict:
     return {
         "schema_version": SCHEMA_VERSION,
         "model": analysis.model_id,
@@ -71,10 +76,21 @@ def check_document(report: Any, verification: Any = None) -> dict[str, Any]:
         "method": report.method,
         "target_modules": targets if isinstance(targets, str) or targets is None else list(targets),
         "target_parameters": list(report.target_parameters),
-        "layers": [{"name": row.layer.name, "kind": row.layer.kind, "role": row.layer.role, "group": row.layer.group,
-                    "part": row.layer.part, "in_features": row.layer.in_features,
-                    "out_features": row.layer.out_features, "experts": row.layer.experts, "r": row.r,
-                    "params": row.params} for row in report.rows],
+        "layers": [
+            {
+                "name": row.layer.name,
+                "kind": row.layer.kind,
+                "role": row.layer.role,
+                "group": row.layer.group,
+                "part": row.layer.part,
+                "in_features": row.layer.in_features,
+                "out_features": row.layer.out_features,
+                "experts": row.layer.experts,
+                "r": row.r,
+                "params": row.params,
+            }
+            for row in report.rows
+        ],
         "roles": [asdict(t) for t in report.roles],
         "adapter_params": report.adapter_params,
         "bias": report.bias,
@@ -107,6 +123,15 @@ def scan_document(report: Any) -> dict[str, Any]:
 
 def catalog_document(entries: Any) -> dict[str, Any]:
     """`modscope catalog --json`, in the shape of ``modscope/schemas/catalog.schema.json``."""
-    rows = [{"id": e.id, "model_type": e.model_type, "architecture": e.architecture, "total_params": e.total_params,
-             "card_params": (e.card_params or {}).get("text"), "config_url": e.config_url} for e in entries]
+    rows = [
+        {
+            "id": e.id,
+            "model_type": e.model_type,
+            "architecture": e.architecture,
+            "total_params": e.total_params,
+            "card_params": (e.card_params or {}).get("text"),
+            "config_url": e.config_url,
+        }
+        for e in entries
+    ]
     return {"schema_version": SCHEMA_VERSION, "models": rows}

@@ -85,7 +85,7 @@ def _chunks(text: str, budget: int) -> list[str]:
     for token in tokens:
         if current and len("".join(current)) + len(token) > budget:
             chunks.append("".join(current[: _cut(current)]))
-            current = current[_cut(current):]
+            current = current[_cut(current) :]
         current.append(token)
     if current:
         chunks.append("".join(current))

@@ -39,6 +39,8 @@ def taken_away(plan: TargetPlan, r: int) -> Any:
     for where, got in (("printed code", pasted), ("JSON lora_config", json_config(plan_document(plan, (r,), r)))):
         if got != expected:
             field = next(k for k in vars(expected) if getattr(got, k, None) != getattr(expected, k))
-            raise ValueError(f"the {where} differs from the plan in {field}: {getattr(got, field, None)!r} "
-                             f"instead of {getattr(expected, field)!r}")
+            raise ValueError(
+                f"the {where} differs from the plan in {field}: {getattr(got, field, None)!r} "
+                f"instead of {getattr(expected, field)!r}"
+            )
     return pasted

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from typing import Any
 
@@ -121,8 +122,12 @@ def counts_table(analysis: Any, plans: dict[str, TargetPlan], ranks: tuple[int, 
     table = Table(title="Trainable parameters (% of all, adapters included)", title_justify="left")
     table.add_column("r", justify="right")
     for name, plan in plans.items():
-        table.add_column(f"{name}\n{len(plan.layers)} layers", justify="right", overflow="fold",
-                         style="bold" if name == chosen else None)
+        table.add_column(
+            f"{name}\n{len(plan.layers)} layers",
+            justify="right",
+            overflow="fold",
+            style="bold" if name == chosen else None,
+        )
     for r in ranks:
         cells = []
         for plan in plans.values():
@@ -162,8 +167,15 @@ def verification_text(report: Any) -> Text:
     return Text(("✔ " if report.match else "✘ ") + report.summary, style="bold green" if report.match else "bold red")
 
 
-def show_view(analysis: Any, plans: dict[str, TargetPlan], chosen: str, ranks: tuple[int, ...], r: int,
-              report: Any = None, peft_differences: tuple[str, ...] = ()) -> Group:
+def show_view(
+    analysis: Any,
+    plans: dict[str, TargetPlan],
+    chosen: str,
+    ranks: tuple[int, ...],
+    r: int,
+    report: Any = None,
+    peft_differences: tuple[str, ...] = (),
+) -> Group:
     plan = plans[chosen]
     parts: list[Any] = [header(analysis), Text(""), module_tree(analysis), roles_table(analysis), Text("")]
     parts.append(Text(f"Suggested LoraConfig ('{chosen}' preset, r={r}):", style="bold"))
@@ -182,9 +194,13 @@ def show_view(analysis: Any, plans: dict[str, TargetPlan], chosen: str, ranks: t
 
 def analysis_view(analysis: Any) -> Group:
     plans = analysis.plans()
-    return Group(header(analysis), roles_table(analysis), counts_table(analysis, plans, (4, 8, 16, 32, 64), "all-linear"))
+    return Group(
+        header(analysis), roles_table(analysis), counts_table(analysis, plans, (4, 8, 16, 32, 64), "all-linear")
+    )
+
 
 # --- check -------------------------------------------------------------------------------------------------
+
 
 def check_view(report: Any, verification: Any = None) -> Group:
     """`modscope check`: how a regex target is read, the table, PEFT's verdict."""
@@ -202,27 +218,42 @@ def check_table(report: Any) -> Any:
     """Adapted layers by role, what else trains, the totals; warnings in the caption."""
     targets = report.target_modules
     title = f"{report.method} check on {report.model_id}: target_modules=" + (
-        f"r'{targets}' (regex)" if isinstance(targets, str) else repr(list(targets or [])))
+        f"r'{targets}' (regex)" if isinstance(targets, str) else repr(list(targets or []))
+    )
     if report.target_parameters:
         title += f", target_parameters={list(report.target_parameters)}"
     lines = [f"✘ {p}" for p in report.problems] + [f"! {w}" for w in report.warnings]
     table = Table(title=title, title_justify="left", caption="\n".join(lines) or None, caption_justify="left")
     for column in ("group", "role", "layers", "r", "trainable", "example"):
-        table.add_column(column, justify="right" if column in ("layers", "r", "trainable") else "left",
-                         overflow="fold")
+        table.add_column(column, justify="right" if column in ("layers", "r", "trainable") else "left", overflow="fold")
     for total in report.roles:
-        example = next(row.layer.name for row in report.rows if (row.layer.part, row.layer.group, row.layer.role)
-                       == (total.part, total.group, total.role))
+        example = next(
+            row.layer.name
+            for row in report.rows
+            if (row.layer.part, row.layer.group, row.layer.role) == (total.part, total.group, total.role)
+        )
         where = total.group if total.part == "language" else f"{total.part} {total.group}"
-        table.add_row(where, total.role, str(total.layers), ",".join(map(str, total.ranks)), f"{total.params:,}",
-                      re.sub(r"\.\d+\.", ".N.", example))
+        table.add_row(
+            where,
+            total.role,
+            str(total.layers),
+            ",".join(map(str, total.ranks)),
+            f"{total.params:,}",
+            re.sub(r"\.\d+\.", ".N.", example),
+        )
     table.add_section()
     table.add_row("adapters", "", str(len(report.rows)), "", f"{report.adapter_params:,}", "")
     if report.bias != "none":
         table.add_row(f"bias={report.bias}", "", "", "", f"{report.bias_params:,}", "")
     if report.saved_modules:
-        table.add_row("modules_to_save", "", str(len(report.saved_modules)), "", f"{report.saved_params:,}",
-                      few(report.saved_modules, 2))
+        table.add_row(
+            "modules_to_save",
+            "",
+            str(len(report.saved_modules)),
+            "",
+            f"{report.saved_params:,}",
+            few(report.saved_modules, 2),
+        )
     table.add_section()
     table.add_row("trainable", "", "", "", f"{report.trainable:,}", f"{report.trainable_percent:.4f}% of all")
     table.add_row("all", "", "", "", f"{report.total:,}", "base model + adapters + copies")
@@ -230,6 +261,7 @@ def check_table(report: Any) -> Any:
 
 
 # --- scan and catalog --------------------------------------------------------------------------------------
+
 
 def scan_view(report: Any, *, all_rows: bool = False) -> Any:
     """The summary: one row per model type that did not pass (every row with ``all_rows``), then the totals."""
@@ -250,8 +282,8 @@ def scan_view(report: Any, *, all_rows: bool = False) -> Any:
     idle = [t for t in report.matched if t.presets and all(p.empty for p in t.presets)]
     totals.add_row("  of which no preset applies (each says why)", str(len(idle)))
     for reason, types in report.failures_by_reason().items():
-        shown = ", ".join(types[:6]) + (", …" if len(types) > 6 else "")
-        totals.add_row(f"{reason}: {shown}", str(len(types)))
+        listed = ", ".join(types[:6]) + (", …" if len(types) > 6 else "")
+        totals.add_row(f"{reason}: {listed}", str(len(types)))
     footer = Text(f"{report.seconds:.1f} s, " + ", ".join(f"{k} {v}" for k, v in report.versions.items()))
     return Group(*([table] if shown else []), totals, footer)
 
@@ -268,14 +300,9 @@ def catalog_table(entries: Any) -> Table:
 
 def mimebundle(renderable: Any) -> dict[str, str]:
     """text/plain and text/html of a rich renderable, for Jupyter."""
-    console = Console(record=True, width=120, force_jupyter=False, color_system="truecolor", file=_Null())
+    console = Console(record=True, width=120, force_jupyter=False, color_system="truecolor", file=io.StringIO())
     console.print(renderable, crop=False)
-    return {"text/plain": console.export_text(styles=False, clear=False), "text/html": console.export_html(inline_styles=True)}
-
-
-class _Null:
-    def write(self, _: str) -> int:
-        return 0
-
-    def flush(self) -> None:
-        pass
+    return {
+        "text/plain": console.export_text(styles=False, clear=False),
+        "text/html": console.export_html(inline_styles=True),
+    }
