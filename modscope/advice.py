@@ -12,7 +12,7 @@ from modscope.peft_rules import MAMBA_REFUSED, MAMBA_TYPES, matches
 
 def _close_names(analysis: Any, wanted: str, params: bool = False) -> list[str]:
     """The real names nearest to ``wanted``: leaf names, or dotted suffixes of the same depth."""
-    from modscope.roles import name_hint
+    from modscope.names import name_hint
 
     depth = wanted.count(".") + 1
     names = analysis.param_names if params else [l.name for l in analysis.layers if l.parameter is None]
@@ -62,7 +62,7 @@ _SHOWN = 15  # adaptable names listed when nothing matched; all of them up to th
 def _by_role(analysis: Any, asked: list[str]) -> str:
     """The model's adaptable leaf names grouped by role (``attention: q_proj (q), …; mlp: …``), the closest to
     ``asked`` first: by spelling, or by meaning (``q_proj`` finds BERT's ``query``)."""
-    from modscope.roles import name_hint
+    from modscope.names import name_hint
 
     words = [w.rpartition(".")[2] for w in asked]
     meant = {name_hint(w) for w in words} - {None}

@@ -79,6 +79,9 @@ class Analysis:
         tries = [f"another preset ({', '.join(repr(p) for p in others)})"] if others else []
         tries += flags
         why = " ".join(result.notes)
+        groups = {l.group for l in self.layers if l.part == "language"}
+        if preset in ("qv", "attention") and "mixer" in groups and not groups & {"attention", "cross_attention"}:
+            why = "it has no attention: its token mixers are state-space or recurrent layers, which 'all-linear' adapts"
         return (
             f"preset {preset!r} selects no layer of {self.model_id}{' (' + why + ')' if why else ''}; "
             f"adaptable layers: {has or 'none that LoRA wraps (Linear, Conv1D, Conv2d, Embedding)'}"

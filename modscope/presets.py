@@ -18,6 +18,10 @@ PRESETS = ("qv", "attention", "mlp", "all-linear")
 DEFAULT_PRESET = "all-linear"
 _ATTENTION_GROUPS = {"attention", "cross_attention"}
 _MLP_GROUPS = {"mlp", "shared_experts", "experts"}
+# a state-space/recurrent mixer's projections that 'all-linear' adapts: what the models' own fine-tuning examples
+# target (transformers' Mamba docs and the Jamba card: in_proj, x_proj, out_proj), with the gates and q/k/v of
+# the other recurrences; Mamba's dt_proj (the step size) and the depthwise conv are left out, and said so
+_MIXER_TAKEN = {"in", "x", "gate", "q", "k", "v", "out"}
 
 
 @dataclass(frozen=True)
@@ -141,8 +145,10 @@ def select(layers: tuple[Layer, ...], preset: str, extras: Extras = Extras()) ->
         elif layer.group == "router":
             if extras.router and preset in ("mlp", "all-linear"):
                 chosen.append(layer)
-        elif (preset in ("attention", "all-linear") and layer.group in _ATTENTION_GROUPS) or (
-            preset in ("mlp", "all-linear") and layer.group in _MLP_GROUPS
+        elif (
+            (preset in ("attention", "all-linear") and layer.group in _ATTENTION_GROUPS)
+            or (preset in ("mlp", "all-linear") and layer.group in _MLP_GROUPS)
+            or (preset == "all-linear" and layer.group == "mixer" and layer.role in _MIXER_TAKEN)
         ):
             chosen.append(layer)
     if preset == "qv":
@@ -182,13 +188,19 @@ def plan(
     refused = [l for l in chosen if model_type in MAMBA_TYPES and l.leaf in MAMBA_REFUSED]
     chosen = tuple(l for l in chosen if l not in refused)
     result = compile_plan(preset, chosen, module_names, param_names, total_params, model_type)
+    notes = []
     if refused:
-        note = (
+        notes.append(
             f"PEFT refuses LoRA on {', '.join(sorted({l.leaf for l in refused}))} in {model_type} (Mamba) "
             f"models; {len(refused)} such layer(s) left out"
         )
-        result = replace(result, notes=(*result.notes, note))
-    return result
+    step = sorted({l.leaf for l in layers if l.group == "mixer" and l.role == "dt" and l.part == "language"})
+    if preset == "all-linear" and step:
+        notes.append(
+            f"the state-space mixers' {', '.join(step)} (step size) is left out, as the models' own fine-tuning "
+            "examples do; add it with `modscope check --target-modules`"
+        )
+    return replace(result, notes=(*result.notes, *notes)) if notes else result
 
 
 def compile_plan(

@@ -3,6 +3,10 @@
 A role says what a layer does whatever the architecture calls it: ``q``, ``k``, ``v``, ``o``,
 ``qkv`` (fused), ``kv``, MLA's ``q_a``/``q_b``/``kv_a``/``kv_b``; MLP ``gate``, ``up``, ``down``,
 ``gate_up``; MoE 3-D ``experts`` parameters and the ``router``; ``embed``, ``lm_head``, ``head``.
+State-space and recurrent token mixers (Mamba, Mamba-2 and their hybrids, RecurrentGemma's RG-LRU,
+RWKV's time mixing, xLSTM, gated delta nets) form the ``mixer`` group: ``in`` (input projection),
+``x`` and ``dt`` (Mamba's projections to the SSM parameters and its step size), ``gate``, ``q``/``k``/``v``
+where the recurrence has them, and ``out``. They are never attention or MLP.
 The group says which sub-block it belongs to and the part which model it sits in.
 """
 
@@ -14,67 +18,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from modscope.graph import ModuleGraph
+from modscope.names import ATTN_RE, CROSS_RE, HEAD_NAMES, MLP_RE, RECURRENT_RE, SHARED_RE, name_hint, part_of
 
 ATTENTION_ROLES = ("q", "q_a", "q_b", "k", "v", "kv", "kv_a", "kv_b", "qkv", "o", "attn_other")
 MLP_ROLES = ("gate", "up", "gate_up", "down")
-ROLE_ORDER = (*ATTENTION_ROLES, *MLP_ROLES, "router", "embed", "lm_head", "head", "other")
-GROUPS = ("attention", "cross_attention", "mlp", "shared_experts", "experts", "router", "embedding", "head", "other")
-PARTS = ("language", "vision", "audio", "projector")
-
-_PROJECTOR = {
-    "multi_modal_projector",
-    "mm_projector",
-    "projector",
-    "merger",
-    "language_projection",
-    "qformer",
-    "connector",
-    "vision_projection",
-    "visual_projection",
-    "aligner",
-    "mm_input_projection",
-}
-_VISION = {
-    "vision_tower",
-    "vision_model",
-    "visual",
-    "vision_encoder",
-    "image_encoder",
-    "vision",
-    "vit",
-    "vision_embed_tokens",
-    "img_encoder",
-    "vpm",
-    "image_tower",
-    "vision_backbone",
-}
-_AUDIO = {"audio_tower", "audio_encoder", "audio_model", "audio", "speech_encoder"}
-_HEAD = {
-    "lm_head",
-    "classifier",
-    "score",
-    "qa_outputs",
-    "pooler",
-    "cls",
+MIXER_ROLES = ("in", "x", "dt", "out")  # with q, k, v and gate where a recurrence has them
+ROLE_ORDER = (*ATTENTION_ROLES, *MLP_ROLES, *MIXER_ROLES, "router", "embed", "lm_head", "head", "other")
+GROUPS = (
+    "attention",
+    "cross_attention",
+    "mixer",
+    "mlp",
+    "shared_experts",
+    "experts",
+    "router",
+    "embedding",
     "head",
-    "heads",
-    "predictions",
-    "lm_loss",
-    "generator_lm_head",
-    "seq_relationship",
-    "discriminator_predictions",
-    "pre_classifier",
-    "classification_head",
-    "sequence_summary",
-    "proj_out",
-    "generator_predictions",
-    "lm_head_fn",
-    "output_layer",
-}
-_CROSS = re.compile(r"cross|encoder_attn|encdecattention|crossattention", re.I)
-_ATTN = re.compile(r"attn|attention|mixer", re.I)
-_MLP = re.compile(r"mlp|ffn|feed_?forward|densereludense|intermediate|moe|expert", re.I)
-_SHARED = re.compile(r"shared_?expert", re.I)
+    "other",
+)
+PARTS = ("language", "vision", "audio", "projector")
 
 
 @dataclass(frozen=True)
@@ -121,44 +83,48 @@ def _first_int(obj: Any, *names: str) -> int | None:
     return None
 
 
-def part_of(path: str) -> str:
-    parts = path.split(".")
-    if any(p in _PROJECTOR for p in parts):
-        return "projector"
-    for p in parts:
-        if p in _VISION:
-            return "vision"
-        if p in _AUDIO:
-            return "audio"
-    return "language"
+def is_mixer(graph: ModuleGraph, module: str) -> bool:
+    """A state-space or recurrent token mixer: a module with a depthwise causal Conv1d beside its projections
+    (Mamba, Mamba-2, RG-LRU, gated delta nets, short-conv mixers), or a known recurrence without one."""
+    if not module or module not in graph.graph:
+        return False
+    if RECURRENT_RE.search(graph.attrs(module)["cls"]):
+        return True
+    for child in graph.children(module):
+        data = graph.attrs(child)
+        weight = data["shapes"].get("weight")
+        if data["cls"] == "Conv1d" and weight is not None and len(weight) == 3 and weight[1] == 1:
+            return True
+    return False
 
 
-def name_hint(leaf: str) -> str | None:
-    """What the leaf name suggests; shapes and place confirm or overrule it."""
+def _in_mixer(graph: ModuleGraph, path: str) -> bool:
+    """The layer's parent is a mixer, or its grandparent (a mixer's own gate module, as in Kimi's delta net)."""
+    parent = path.rpartition(".")[0]
+    return is_mixer(graph, parent) or (bool(_block_of(parent)) and is_mixer(graph, parent.rpartition(".")[0]))
+
+
+def _mixer_role(leaf: str) -> str:
     low = leaf.lower()
-    for pattern, hint in (("q_a", "q_a"), ("q_b", "q_b"), ("kv_a", "kv_a"), ("kv_b", "kv_b"), ("gate_up", "gate_up")):
-        if pattern in low:
-            return hint
-    if "qkv" in low or low in {"c_attn", "query_key_value", "w_pack", "in_proj", "att_proj", "c_attn_proj"}:
-        return "qkv"
-    tokens = set(re.split(r"[_.\-]", low))
-    if tokens & {"q", "query", "wq", "q_lin"} or low in {"q_lin", "to_q"}:
-        return "q"
-    if tokens & {"k", "key", "wk"} or low in {"k_lin", "to_k"}:
-        return "k"
-    if tokens & {"v", "value", "wv"} or low in {"v_lin", "to_v"}:
-        return "v"
-    if tokens & {"kv"}:
-        return "kv"
-    if tokens & {"gate", "w1", "wi_0"} or low in {"wi_0", "w1", "gate_proj", "fc_gate"}:
-        return "gate"
-    if low in {"wi_1", "w3", "up", "up_proj", "wi", "fc1", "fc_in", "c_fc", "dense_h_to_4h", "lin1", "w_in"}:
-        return "up"
-    if low in {"w2", "down", "down_proj", "fc2", "fc_out", "dense_4h_to_h", "lin2", "w_out"}:
-        return "down"
-    if tokens & {"o", "out", "output", "wo", "dense", "proj", "c_proj", "out_proj", "o_proj", "out_lin", "to_out"}:
-        return "o"
-    return None
+    if low == "x_proj":
+        return "x"
+    if low == "dt_proj":
+        return "dt"
+    if (
+        low.startswith("in_proj_b")
+        or "gate" in low
+        or low == "linear_y"
+        or low == "receptance"
+        or re.match(r"[abfg]_", low)
+    ):
+        return "gate"  # Qwen3-Next's in_proj_ba (beta, alpha), RG-LRU's gate branch, RWKV's receptance, xLSTM's
+        # gate pre-activations, the delta nets' a/b/g/f projections
+    if low.startswith("in_proj") or low == "linear_x":
+        return "in"
+    if low in {"out_proj", "linear_out", "output", "o_proj"}:
+        return "out"
+    hint = name_hint(leaf)
+    return hint if hint in {"q", "k", "v"} else "other"
 
 
 def _block_of(path: str) -> str:
@@ -186,20 +152,23 @@ def _hidden_for(widths: dict[str, Counter], path: str, config_hidden: int) -> in
     return counts.most_common(1)[0][0]
 
 
-def _linear_role(path: str, fin: int, fout: int, hidden: int, experts: int) -> tuple[str, str]:
-    """(role, group) of a linear-like layer inside the transformer blocks."""
+def _linear_role(path: str, fin: int, fout: int, hidden: int, experts: int, parent_cls: str = "") -> tuple[str, str]:
+    """(role, group) of a linear-like layer inside the transformer blocks; the parent's class is a signal
+    beside the path (NemotronH keeps attention and MLP alike under ``mixer``)."""
     parts = path.split(".")
-    leaf, ancestors = parts[-1], ".".join(parts[:-1])
+    leaf, ancestors = parts[-1], ".".join(parts[:-1]) + " " + parent_cls
     hint = name_hint(leaf)
-    shared = bool(_SHARED.search(ancestors))
+    shared = bool(SHARED_RE.search(ancestors))
     if (experts and fout == experts and fin == hidden and hint in {"gate", None}) or "router" in leaf.lower():
         return "router", "router"
-    if fout == 1 and _SHARED.search(path):  # qwen2_moe's shared_expert_gate: a scalar gate, router-like
+    if fout == 1 and SHARED_RE.search(path):  # qwen2_moe's shared_expert_gate: a scalar gate, router-like
         return "router", "router"
     mlp_group = "shared_experts" if shared else "mlp"
-    if _CROSS.search(ancestors):
+    if CROSS_RE.search(ancestors):
         attn_group = "cross_attention"
-    elif _ATTN.search(ancestors) and not _MLP.search(parts[-2] if len(parts) > 1 else ""):
+    elif ATTN_RE.search(parent_cls) or (
+        ATTN_RE.search(ancestors) and not MLP_RE.search(parts[-2] if len(parts) > 1 else "")
+    ):
         attn_group = "attention"
     else:
         attn_group = None
@@ -212,7 +181,7 @@ def _linear_role(path: str, fin: int, fout: int, hidden: int, experts: int) -> t
             return "o", attn_group
         return "attn_other", attn_group
     in_block = bool(_block_of(path))
-    if not in_block and not _MLP.search(ancestors):  # e.g. ELECTRA's embeddings_project: outside the blocks
+    if not in_block and not MLP_RE.search(ancestors):  # e.g. ELECTRA's embeddings_project: outside the blocks
         return "other", "other"
     # MLP, named or by its place in the block: widths against the block's hidden size
     if hint == "gate_up" or (hint == "gate" and fin == hidden):
@@ -221,9 +190,9 @@ def _linear_role(path: str, fin: int, fout: int, hidden: int, experts: int) -> t
         return ("gate" if hint == "gate" else "up"), mlp_group
     if fout == hidden and fin != hidden:
         return "down", mlp_group
-    if _MLP.search(ancestors) and hint in MLP_ROLES:
+    if MLP_RE.search(ancestors) and hint in MLP_ROLES:
         return hint, mlp_group
-    if _MLP.search(ancestors):
+    if MLP_RE.search(ancestors):
         return ("up" if hint == "up" else "down" if hint in {"down", "o"} else "other"), mlp_group
     if hint in {"q", "k", "v", "qkv", "o"} and in_block:
         return hint, "attention"
@@ -241,7 +210,7 @@ def classify(graph: ModuleGraph, model: Any, config: Any) -> tuple[Layer, ...]:
             continue
         kind, shapes = data["kind"], data["shapes"]
         part = part_of(path)
-        head = any(p in _HEAD for p in path.split("."))
+        head = any(p in HEAD_NAMES for p in path.split("."))
         if kind in ("linear", "conv1d", "embedding", "conv2d"):
             fin, fout = data["in_features"], data["out_features"]
             kernel = 1
@@ -256,9 +225,13 @@ def classify(graph: ModuleGraph, model: Any, config: Any) -> tuple[Layer, ...]:
                 role, group = "head", "head"
             elif kind == "conv2d":
                 role, group = "other", "other"
+            elif _in_mixer(graph, path):
+                role, group = _mixer_role(path.rpartition(".")[2]), "mixer"
             else:
                 hidden = _hidden_for(widths, path, dims.hidden if part == "language" else 0)
-                role, group = _linear_role(path, fin, fout, hidden, dims.experts if part == "language" else 0)
+                experts = dims.experts if part == "language" else 0
+                parent_cls = graph.attrs(path.rpartition(".")[0])["cls"] if "." in path else ""
+                role, group = _linear_role(path, fin, fout, hidden, experts, parent_cls)
             own = sum(_numel(s) for s in shapes.values())
             layers.append(Layer(path, path, None, data["cls"], kind, role, group, part, fin, fout, own, kernel=kernel))
         elif kind == "module":

@@ -15,7 +15,9 @@ def test_an_empty_preset_says_what_exists_and_what_would_work():
         analysis("mamba").suggest("mlp")
     message = str(caught.value)
     assert "\n" not in message and "selects no layer" in message and "in_proj" in message
-    assert "another preset ('qv', 'attention', 'all-linear')" in message
+    assert "mixer" in message and "another preset ('all-linear')" in message
+    with pytest.raises(modscope.OptionError, match="it has no attention: its token mixers are state-space"):
+        analysis("mamba").suggest("qv")
     with pytest.raises(modscope.OptionError, match=r"adaptable layers: .*convolution.*modscope check"):
         analysis("resnet").suggest("all-linear")
     assert analysis("resnet").plans() == {}

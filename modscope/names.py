@@ -1,0 +1,103 @@
+"""What a module's name and place suggest: which part of a multimodal model it sits in, which head it
+is, and what its leaf name hints at. Roles (``roles.py``) weigh these against shapes and structure."""
+
+from __future__ import annotations
+
+import re
+
+_PROJECTOR = {
+    "multi_modal_projector",
+    "mm_projector",
+    "projector",
+    "merger",
+    "language_projection",
+    "qformer",
+    "connector",
+    "vision_projection",
+    "visual_projection",
+    "aligner",
+    "mm_input_projection",
+}
+_VISION = {
+    "vision_tower",
+    "vision_model",
+    "visual",
+    "vision_encoder",
+    "image_encoder",
+    "vision",
+    "vit",
+    "vision_embed_tokens",
+    "img_encoder",
+    "vpm",
+    "image_tower",
+    "vision_backbone",
+}
+_AUDIO = {"audio_tower", "audio_encoder", "audio_model", "audio", "speech_encoder"}
+HEAD_NAMES = {
+    "lm_head",
+    "classifier",
+    "score",
+    "qa_outputs",
+    "pooler",
+    "cls",
+    "head",
+    "heads",
+    "predictions",
+    "lm_loss",
+    "generator_lm_head",
+    "seq_relationship",
+    "discriminator_predictions",
+    "pre_classifier",
+    "classification_head",
+    "sequence_summary",
+    "proj_out",
+    "generator_predictions",
+    "lm_head_fn",
+    "output_layer",
+}
+CROSS_RE = re.compile(r"cross|encoder_attn|encdecattention|crossattention", re.I)
+ATTN_RE = re.compile(r"attn|attention", re.I)
+# recurrent mixers without a convolution to tell them by (RWKV's time mixing, xLSTM's mLSTM/sLSTM layers)
+RECURRENT_RE = re.compile(r"rwkv\w*selfattention|xlstmlayer|[ms]lstm", re.I)
+MLP_RE = re.compile(r"mlp|ffn|feed_?forward|densereludense|intermediate|moe|expert", re.I)
+SHARED_RE = re.compile(r"shared_?expert", re.I)
+
+
+def part_of(path: str) -> str:
+    parts = path.split(".")
+    if any(p in _PROJECTOR for p in parts):
+        return "projector"
+    for p in parts:
+        if p in _VISION:
+            return "vision"
+        if p in _AUDIO:
+            return "audio"
+    return "language"
+
+
+def name_hint(leaf: str) -> str | None:
+    """What the leaf name suggests; shapes and place confirm or overrule it."""
+    low = leaf.lower()
+    for pattern, hint in (("q_a", "q_a"), ("q_b", "q_b"), ("kv_a", "kv_a"), ("kv_b", "kv_b"), ("gate_up", "gate_up")):
+        if pattern in low:
+            return hint
+    if "qkv" in low or low in {"c_attn", "query_key_value", "w_pack", "in_proj", "att_proj", "c_attn_proj"}:
+        return "qkv"
+    tokens = set(re.split(r"[_.\-]", low))
+    if tokens & {"q", "query", "wq", "q_lin"} or low in {"q_lin", "to_q"}:
+        return "q"
+    if tokens & {"k", "key", "wk"} or low in {"k_lin", "to_k"}:
+        return "k"
+    if tokens & {"v", "value", "wv"} or low in {"v_lin", "to_v"}:
+        return "v"
+    if tokens & {"kv"}:
+        return "kv"
+    if tokens & {"gate", "w1", "wi_0"} or low in {"wi_0", "w1", "gate_proj", "fc_gate", "receptance"}:
+        return "gate"
+    if low in {"wi_1", "w3", "up", "up_proj", "wi", "fc1", "fc_in", "c_fc", "dense_h_to_4h", "lin1", "w_in"}:
+        return "up"
+    if low in {"w2", "down", "down_proj", "fc2", "fc_out", "dense_4h_to_h", "lin2", "w_out"}:
+        return "down"
+    if tokens & {"o", "out", "output", "wo", "dense", "proj", "c_proj", "out_proj", "o_proj", "out_lin", "to_out"}:
+        return "o"
+    return None
