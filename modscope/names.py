@@ -61,6 +61,9 @@ ATTN_RE = re.compile(r"attn|attention", re.I)
 RECURRENT_RE = re.compile(r"rwkv\w*selfattention|xlstmlayer|[ms]lstm", re.I)
 MLP_RE = re.compile(r"mlp|ffn|feed_?forward|densereludense|intermediate|moe|expert", re.I)
 SHARED_RE = re.compile(r"shared_?expert", re.I)
+POSITION_BIAS_RE = re.compile(r"position_bias|cpb_mlp|rel(ative)?_pos", re.I)  # Swin-v2's continuous position bias
+PATCH_MERGE_RE = re.compile(r"downsampl|patch_?merg|\.reduction$", re.I)  # Swin's patch merging
+PATCH_EMBED_RE = re.compile(r"patch_?embed", re.I)
 
 
 def part_of(path: str) -> str:
@@ -98,6 +101,31 @@ def name_hint(leaf: str) -> str | None:
         return "up"
     if low in {"w2", "down", "down_proj", "fc2", "fc_out", "dense_4h_to_h", "lin2", "w_out"}:
         return "down"
-    if tokens & {"o", "out", "output", "wo", "dense", "proj", "c_proj", "out_proj", "o_proj", "out_lin", "to_out"}:
+    if tokens & {"o", "out", "output", "wo", "dense", "proj", "c_proj", "out_proj", "o_proj", "out_lin", "to_out"} or (
+        low == "projection"  # BLIP's vision attention output
+    ):
         return "o"
+    return None
+
+
+def block_of(path: str) -> str:
+    """The innermost repeated block (a numbered ModuleList child) holding ``path``, or ''."""
+    parts = path.split(".")
+    for i in range(len(parts) - 2, 0, -1):
+        if parts[i].isdigit():
+            return ".".join(parts[: i + 1])
+    return ""
+
+
+def aux_role(path: str, kind: str) -> tuple[str, str] | None:
+    """The layers beside the blocks' main work, by where they sit (see AUX_ROLES)."""
+    low = path.lower()
+    if kind == "conv2d":
+        return ("patch_embed", "embedding") if PATCH_EMBED_RE.search(low) else None
+    if POSITION_BIAS_RE.search(low):
+        return "pos_bias", "other"
+    if PATCH_MERGE_RE.search(low):
+        return "patch_merge", "other"
+    if ".indexer." in f".{low}":
+        return "indexer", "other"
     return None

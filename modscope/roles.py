@@ -14,16 +14,30 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from modscope.graph import ModuleGraph
-from modscope.names import ATTN_RE, CROSS_RE, HEAD_NAMES, MLP_RE, RECURRENT_RE, SHARED_RE, name_hint, part_of
+from modscope.mixers import in_mixer, mixer_role
+from modscope.names import (
+    ATTN_RE,
+    CROSS_RE,
+    HEAD_NAMES,
+    MLP_RE,
+    SHARED_RE,
+    aux_role,
+    block_of,
+    name_hint,
+    part_of,
+)
 
 ATTENTION_ROLES = ("q", "q_a", "q_b", "k", "v", "kv", "kv_a", "kv_b", "qkv", "o", "attn_other")
 MLP_ROLES = ("gate", "up", "gate_up", "down")
 MIXER_ROLES = ("in", "x", "dt", "out")  # with q, k, v and gate where a recurrence has them
-ROLE_ORDER = (*ATTENTION_ROLES, *MLP_ROLES, *MIXER_ROLES, "router", "embed", "lm_head", "head", "other")
+# what no preset adapts: a vision block's position-bias MLP and patch merging, patch embeddings, a sparse-attention
+# indexer (DeepSeek-V3.2's, trained apart from the attention it selects for)
+AUX_ROLES = ("pos_bias", "patch_merge", "patch_embed", "indexer")
+ROLE_ORDER = (*ATTENTION_ROLES, *MLP_ROLES, *MIXER_ROLES, "router", "embed", *AUX_ROLES, "lm_head", "head", "other")
 GROUPS = (
     "attention",
     "cross_attention",
@@ -66,13 +80,33 @@ class Layer:
 class Dims:
     hidden: int
     experts: int
+    q_lora_rank: int | None = None  # multi-head latent attention (DeepSeek-V2/V3, Kimi, …)
+    kv_lora_rank: int | None = None
+    rope_dim: int = 0
 
     @classmethod
     def from_config(cls, config: Any) -> Dims:
         text = config.get_text_config() if hasattr(config, "get_text_config") else config
         hidden = _first_int(text, "hidden_size", "d_model", "n_embd", "dim", "embed_dim") or 0
         experts = _first_int(text, "num_experts", "n_routed_experts", "num_local_experts", "moe_num_experts") or 0
-        return cls(hidden, experts)
+        q_rank, kv_rank = _first_int(text, "q_lora_rank"), _first_int(text, "kv_lora_rank")
+        return cls(hidden, experts, q_rank, kv_rank, _first_int(text, "qk_rope_head_dim") or 0)
+
+    def confirms(self, role: str, fin: int, fout: int) -> bool:
+        """A latent-attention role named by the layer agrees with the config's ranks (where it gives them)."""
+        widths = {
+            "q_a": (None, self.q_lora_rank),
+            "q_b": (self.q_lora_rank, None),
+            "kv_a": (None, self.kv_lora_rank),
+            "kv_b": (self.kv_lora_rank, None),
+        }
+        if role not in widths:
+            return True
+        fin_wanted, fout_wanted = widths[role]
+        if fin_wanted is not None and fin != fin_wanted:
+            return False
+        # kv_a also carries the shared rotary key: kv_lora_rank + qk_rope_head_dim
+        return fout_wanted is None or fout in (fout_wanted, fout_wanted + self.rope_dim)
 
 
 def _first_int(obj: Any, *names: str) -> int | None:
@@ -83,81 +117,31 @@ def _first_int(obj: Any, *names: str) -> int | None:
     return None
 
 
-def is_mixer(graph: ModuleGraph, module: str) -> bool:
-    """A state-space or recurrent token mixer: a module with a depthwise causal Conv1d beside its projections
-    (Mamba, Mamba-2, RG-LRU, gated delta nets, short-conv mixers), or a known recurrence without one."""
-    if not module or module not in graph.graph:
-        return False
-    if RECURRENT_RE.search(graph.attrs(module)["cls"]):
-        return True
-    for child in graph.children(module):
-        data = graph.attrs(child)
-        weight = data["shapes"].get("weight")
-        if data["cls"] == "Conv1d" and weight is not None and len(weight) == 3 and weight[1] == 1:
-            return True
-    return False
-
-
-def _in_mixer(graph: ModuleGraph, path: str) -> bool:
-    """The layer's parent is a mixer, or its grandparent (a mixer's own gate module, as in Kimi's delta net)."""
-    parent = path.rpartition(".")[0]
-    return is_mixer(graph, parent) or (bool(_block_of(parent)) and is_mixer(graph, parent.rpartition(".")[0]))
-
-
-def _mixer_role(leaf: str) -> str:
-    low = leaf.lower()
-    if low == "x_proj":
-        return "x"
-    if low == "dt_proj":
-        return "dt"
-    if (
-        low.startswith("in_proj_b")
-        or "gate" in low
-        or low == "linear_y"
-        or low == "receptance"
-        or re.match(r"[abfg]_", low)
-    ):
-        return "gate"  # Qwen3-Next's in_proj_ba (beta, alpha), RG-LRU's gate branch, RWKV's receptance, xLSTM's
-        # gate pre-activations, the delta nets' a/b/g/f projections
-    if low.startswith("in_proj") or low == "linear_x":
-        return "in"
-    if low in {"out_proj", "linear_out", "output", "o_proj"}:
-        return "out"
-    hint = name_hint(leaf)
-    return hint if hint in {"q", "k", "v"} else "other"
-
-
-def _block_of(path: str) -> str:
-    """The innermost repeated block (a numbered ModuleList child) holding ``path``, or ''."""
-    parts = path.split(".")
-    for i in range(len(parts) - 2, 0, -1):
-        if parts[i].isdigit():
-            return ".".join(parts[: i + 1])
-    return ""
-
-
 def _block_widths(graph: ModuleGraph) -> dict[str, Counter]:
     """Input widths of the linear layers of each repeated block: its hidden size is the most common."""
     widths: dict[str, Counter] = {}
     for node, data in graph.graph.nodes(data=True):
         if data["kind"] in ("linear", "conv1d"):
-            widths.setdefault(_block_of(node), Counter())[data["in_features"]] += 1
+            widths.setdefault(block_of(node), Counter())[data["in_features"]] += 1
     return widths
 
 
 def _hidden_for(widths: dict[str, Counter], path: str, config_hidden: int) -> int:
-    counts = widths.get(_block_of(path))
-    if not counts or config_hidden in counts:
+    counts = widths.get(block_of(path))
+    if not counts:
         return config_hidden
-    return counts.most_common(1)[0][0]
+    width, seen = counts.most_common(1)[0]
+    # the config's width where it is as common as any (a stage of Swin can have it as its MLP width)
+    return config_hidden if counts.get(config_hidden, 0) == seen else width
 
 
-def _linear_role(path: str, fin: int, fout: int, hidden: int, experts: int, parent_cls: str = "") -> tuple[str, str]:
+def _linear_role(path: str, fin: int, fout: int, hidden: int, dims: Dims, parent_cls: str = "") -> tuple[str, str]:
     """(role, group) of a linear-like layer inside the transformer blocks; the parent's class is a signal
     beside the path (NemotronH keeps attention and MLP alike under ``mixer``)."""
     parts = path.split(".")
     leaf, ancestors = parts[-1], ".".join(parts[:-1]) + " " + parent_cls
     hint = name_hint(leaf)
+    experts = dims.experts
     shared = bool(SHARED_RE.search(ancestors))
     if (experts and fout == experts and fin == hidden and hint in {"gate", None}) or "router" in leaf.lower():
         return "router", "router"
@@ -174,13 +158,13 @@ def _linear_role(path: str, fin: int, fout: int, hidden: int, experts: int, pare
         attn_group = None
     if attn_group:
         if hint in ATTENTION_ROLES:
-            return hint, attn_group
+            return (hint if dims.confirms(hint, fin, fout) else "attn_other"), attn_group
         if fin == hidden and fout == 3 * hidden:
             return "qkv", attn_group
         if fout == hidden and fin != hidden:
             return "o", attn_group
         return "attn_other", attn_group
-    in_block = bool(_block_of(path))
+    in_block = bool(block_of(path))
     if not in_block and not MLP_RE.search(ancestors):  # e.g. ELECTRA's embeddings_project: outside the blocks
         return "other", "other"
     # MLP, named or by its place in the block: widths against the block's hidden size
@@ -223,20 +207,39 @@ def classify(graph: ModuleGraph, model: Any, config: Any) -> tuple[Layer, ...]:
                 role, group = "embed", "embedding"
             elif head:
                 role, group = "head", "head"
+            elif (aux := aux_role(path, kind)) is not None:
+                role, group = aux
             elif kind == "conv2d":
                 role, group = "other", "other"
-            elif _in_mixer(graph, path):
-                role, group = _mixer_role(path.rpartition(".")[2]), "mixer"
+            elif in_mixer(graph, path):
+                role, group = mixer_role(path.rpartition(".")[2]), "mixer"
             else:
                 hidden = _hidden_for(widths, path, dims.hidden if part == "language" else 0)
-                experts = dims.experts if part == "language" else 0
+                own_dims = dims if part == "language" else Dims(0, 0)
                 parent_cls = graph.attrs(path.rpartition(".")[0])["cls"] if "." in path else ""
-                role, group = _linear_role(path, fin, fout, hidden, experts, parent_cls)
+                role, group = _linear_role(path, fin, fout, hidden, own_dims, parent_cls)
             own = sum(_numel(s) for s in shapes.values())
             layers.append(Layer(path, path, None, data["cls"], kind, role, group, part, fin, fout, own, kernel=kernel))
         elif kind == "module":
             layers.extend(_parameter_layers(path, data, part, dims))
-    return tuple(layers)
+    return _confirm_cross_kv(layers)
+
+
+def _confirm_cross_kv(layers: list[Layer]) -> tuple[Layer, ...]:
+    """Cross-attention keys and values both read the encoder's states: named k and v of one module must have
+    the same shape, else neither is taken for what its name says."""
+    by_module: dict[str, dict[str, Layer]] = {}
+    for layer in layers:
+        if layer.group == "cross_attention" and layer.role in ("k", "v"):
+            by_module.setdefault(layer.module.rpartition(".")[0], {})[layer.role] = layer
+    odd = {
+        pair[role].name
+        for pair in by_module.values()
+        if len(pair) == 2
+        and (pair["k"].in_features, pair["k"].out_features) != (pair["v"].in_features, pair["v"].out_features)
+        for role in ("k", "v")
+    }
+    return tuple(replace(l, role="attn_other") if l.name in odd else l for l in layers)
 
 
 def _parameter_layers(path: str, data: dict, part: str, dims: Dims) -> list[Layer]:
