@@ -84,7 +84,7 @@ class Analysis:
             why = "it has no attention: its token mixers are state-space or recurrent layers, which 'all-linear' adapts"
         return (
             f"preset {preset!r} selects no layer of {self.model_id}{' (' + why + ')' if why else ''}; "
-            f"adaptable layers: {has or 'none that LoRA wraps (Linear, Conv1D, Conv2d, Embedding)'}"
+            f"adaptable layers: {has or 'none that LoRA wraps (Linear, GPT-2 Conv1D, Conv1d/2d/3d, Embedding)'}"
             + (
                 f"; try {' or '.join(tries)}"
                 if tries

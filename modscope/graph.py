@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 ROOT = ""
+CONV_KINDS = ("torch_conv1d", "conv2d", "conv3d")
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,8 @@ class ModuleGraph:
 
 
 def layer_kind(module: Any) -> str:
-    """What PEFT can wrap this module as: linear, conv1d, embedding, conv2d, or module."""
+    """What PEFT can wrap this module as: linear, conv1d (transformers' GPT-2 Conv1D), embedding, torch_conv1d,
+    conv2d, conv3d (torch's convolutions), or module."""
     import torch.nn as nn
     from transformers.pytorch_utils import Conv1D
 
@@ -54,6 +57,10 @@ def layer_kind(module: Any) -> str:
         return "embedding"
     if isinstance(module, nn.Conv2d):
         return "conv2d"
+    if isinstance(module, nn.Conv1d):
+        return "torch_conv1d"
+    if isinstance(module, nn.Conv3d):
+        return "conv3d"
     return "module"
 
 
@@ -64,7 +71,7 @@ def _features(module: Any, kind: str) -> tuple[int, int]:
         return tuple(module.weight.shape)
     if kind == "embedding":
         return module.num_embeddings, module.embedding_dim
-    if kind == "conv2d":
+    if kind in CONV_KINDS:
         return module.in_channels, module.out_channels
     return 0, 0
 
@@ -97,6 +104,8 @@ def build_graph(model: Any) -> ModuleGraph:
             out_features=fout,
             params=own,
             shapes=shapes,
+            groups=module.groups if kind in CONV_KINDS else 1,
+            kernel=math.prod(module.kernel_size) if kind in CONV_KINDS else 1,  # weight-normed convs hide weight
             module_list=isinstance(module, nn.ModuleList),
         )
         if name:

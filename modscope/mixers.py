@@ -17,9 +17,12 @@ def is_mixer(graph: ModuleGraph, module: str) -> bool:
     if RECURRENT_RE.search(graph.attrs(module)["cls"]):
         return True
     for child in graph.children(module):
-        data = graph.attrs(child)
-        weight = data["shapes"].get("weight")
-        if data["cls"] == "Conv1d" and weight is not None and len(weight) == 3 and weight[1] == 1:
+        data = graph.attrs(child)  # depthwise: one group per channel, as many out as in
+        if (
+            data["kind"] == "torch_conv1d"
+            and data["groups"] > 1
+            and data["groups"] == data["in_features"] == data["out_features"]
+        ):
             return True
     return False
 
@@ -45,7 +48,7 @@ def mixer_role(leaf: str) -> str:
     ):
         return "gate"  # Qwen3-Next's in_proj_ba (beta, alpha), RG-LRU's gate branch, RWKV's receptance, xLSTM's
         # gate pre-activations, the delta nets' a/b/g/f projections
-    if low.startswith("in_proj") or low == "linear_x":
+    if low.startswith(("in_proj", "qkv")) or low == "linear_x":
         return "in"
     if low in {"out_proj", "linear_out", "output", "o_proj"}:
         return "out"

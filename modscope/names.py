@@ -5,6 +5,41 @@ from __future__ import annotations
 
 import re
 
+# the vocabulary: one set of role, group and part names everywhere (graph, JSON, presets, tables)
+ATTENTION_ROLES = ("q", "q_a", "q_b", "k", "v", "kv", "kv_a", "kv_b", "qkv", "o", "attn_other")
+MLP_ROLES = ("gate", "up", "gate_up", "down")
+MIXER_ROLES = ("in", "x", "dt", "out")  # with q, k, v and gate where a recurrence has them
+# what no preset adapts: a vision block's position-bias MLP and patch merging, patch embeddings, a sparse-attention
+# indexer (DeepSeek-V3.2's, trained apart from the attention it selects for)
+AUX_ROLES = ("pos_bias", "patch_merge", "patch_embed", "indexer")
+CONV_ROLES = ("conv", "conv_dw")
+ROLE_ORDER = (
+    *ATTENTION_ROLES,
+    *MLP_ROLES,
+    *MIXER_ROLES,
+    *CONV_ROLES,
+    "router",
+    "embed",
+    *AUX_ROLES,
+    "lm_head",
+    "head",
+    "other",
+)
+GROUPS = (
+    "attention",
+    "cross_attention",
+    "mixer",
+    "conv",
+    "mlp",
+    "shared_experts",
+    "experts",
+    "router",
+    "embedding",
+    "head",
+    "other",
+)
+PARTS = ("language", "vision", "audio", "projector")
+
 _PROJECTOR = {
     "multi_modal_projector",
     "mm_projector",
@@ -58,10 +93,12 @@ HEAD_NAMES = {
 CROSS_RE = re.compile(r"cross|encoder_attn|encdecattention|crossattention", re.I)
 ATTN_RE = re.compile(r"attn|attention", re.I)
 # recurrent mixers without a convolution to tell them by (RWKV's time mixing, xLSTM's mLSTM/sLSTM layers)
-RECURRENT_RE = re.compile(r"rwkv\w*selfattention|xlstmlayer|[ms]lstm", re.I)
+RECURRENT_RE = re.compile(r"rwkv\w*selfattention|xlstmlayer|[ms]lstm|lightningattention", re.I)
 MLP_RE = re.compile(r"mlp|ffn|feed_?forward|densereludense|intermediate|moe|expert", re.I)
-SHARED_RE = re.compile(r"shared_?expert", re.I)
-POSITION_BIAS_RE = re.compile(r"position_bias|cpb_mlp|rel(ative)?_pos", re.I)  # Swin-v2's continuous position bias
+SHARED_RE = re.compile(r"shared_?expert|shared_mlp", re.I)
+POSITION_BIAS_RE = re.compile(
+    r"position_bias|cpb_mlp|rel(ative)?_pos|relative_attention_bias", re.I
+)  # Swin-v2's continuous position bias
 PATCH_MERGE_RE = re.compile(r"downsampl|patch_?merg|\.reduction$", re.I)  # Swin's patch merging
 PATCH_EMBED_RE = re.compile(r"patch_?embed", re.I)
 
@@ -120,7 +157,7 @@ def block_of(path: str) -> str:
 def aux_role(path: str, kind: str) -> tuple[str, str] | None:
     """The layers beside the blocks' main work, by where they sit (see AUX_ROLES)."""
     low = path.lower()
-    if kind == "conv2d":
+    if kind in ("torch_conv1d", "conv2d", "conv3d"):
         return ("patch_embed", "embedding") if PATCH_EMBED_RE.search(low) else None
     if POSITION_BIAS_RE.search(low):
         return "pos_bias", "other"

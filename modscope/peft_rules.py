@@ -50,6 +50,19 @@ def saved_modules(module_names: Any, modules_to_save: Any) -> tuple[str, ...]:
     return tuple(saved)
 
 
+def builds_conv(module_cls: type) -> bool:
+    """Whether PEFT can wrap a convolution of this class: ``lora.layer._ConvNd.update_layer`` builds the LoRA
+    factors as ``type(base_layer)(in, r, kernel_size, stride, padding, bias=False)``, which a subclass with an
+    ``__init__`` of its own (NemotronAsr's causal conv) refuses."""
+    import inspect
+
+    try:
+        inspect.signature(module_cls).bind(1, 1, 1, 1, 0, bias=False)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def model_refusal(model: Any) -> str | None:
     """Why ``get_peft_model`` fails on ``model`` whatever the targets, or None.
 

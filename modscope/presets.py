@@ -14,7 +14,7 @@ from modscope.formulas import lora_params, percent
 from modscope.peft_rules import MAMBA_REFUSED, MAMBA_TYPES, check_values, matches
 from modscope.roles import ROLE_ORDER, Layer
 
-PRESETS = ("qv", "attention", "mlp", "all-linear")
+PRESETS = ("qv", "attention", "mlp", "all-linear", "conv")
 DEFAULT_PRESET = "all-linear"
 _ATTENTION_GROUPS = {"attention", "cross_attention"}
 _MLP_GROUPS = {"mlp", "shared_experts", "experts"}
@@ -128,7 +128,8 @@ class TargetPlan:
 
 
 def select(layers: tuple[Layer, ...], preset: str, extras: Extras = Extras()) -> tuple[Layer, ...]:
-    """The layers a preset adapts: the language model's attention and/or MLP, plus what ``extras`` asks."""
+    """The layers a preset adapts: the language model's attention and/or MLP (its convolutions for ``conv``), plus
+    what ``extras`` asks."""
     if preset not in PRESETS:
         raise OptionError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
     parts = (
@@ -140,7 +141,10 @@ def select(layers: tuple[Layer, ...], preset: str, extras: Extras = Extras()) ->
     for layer in layers:
         if layer.part not in parts:
             continue
-        if layer.part == "projector" and layer.kind in ("linear", "conv1d"):
+        if preset == "conv":  # the convolutions doing the work of a convolutional model (not grouped ones)
+            if layer.group == "conv" and layer.role == "conv":
+                chosen.append(layer)
+        elif layer.part == "projector" and layer.kind in ("linear", "conv1d"):
             chosen.append(layer)
         elif layer.group == "router":
             if extras.router and preset in ("mlp", "all-linear"):

@@ -17,40 +17,28 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any
 
-from modscope.graph import ModuleGraph
+from modscope.graph import CONV_KINDS, ModuleGraph
 from modscope.mixers import in_mixer, mixer_role
 from modscope.names import (
+    ATTENTION_ROLES,
     ATTN_RE,
     CROSS_RE,
+    GROUPS,
     HEAD_NAMES,
     MLP_RE,
+    MLP_ROLES,
+    PARTS,
+    POSITION_BIAS_RE,
+    ROLE_ORDER,
     SHARED_RE,
     aux_role,
     block_of,
     name_hint,
     part_of,
 )
+from modscope.peft_rules import builds_conv
 
-ATTENTION_ROLES = ("q", "q_a", "q_b", "k", "v", "kv", "kv_a", "kv_b", "qkv", "o", "attn_other")
-MLP_ROLES = ("gate", "up", "gate_up", "down")
-MIXER_ROLES = ("in", "x", "dt", "out")  # with q, k, v and gate where a recurrence has them
-# what no preset adapts: a vision block's position-bias MLP and patch merging, patch embeddings, a sparse-attention
-# indexer (DeepSeek-V3.2's, trained apart from the attention it selects for)
-AUX_ROLES = ("pos_bias", "patch_merge", "patch_embed", "indexer")
-ROLE_ORDER = (*ATTENTION_ROLES, *MLP_ROLES, *MIXER_ROLES, "router", "embed", *AUX_ROLES, "lm_head", "head", "other")
-GROUPS = (
-    "attention",
-    "cross_attention",
-    "mixer",
-    "mlp",
-    "shared_experts",
-    "experts",
-    "router",
-    "embedding",
-    "head",
-    "other",
-)
-PARTS = ("language", "vision", "audio", "projector")
+__all__ = ["GROUPS", "PARTS", "ROLE_ORDER", "Layer", "classify"]  # the vocabulary is read from here too
 
 
 @dataclass(frozen=True)
@@ -61,7 +49,7 @@ class Layer:
     module: str
     parameter: str | None
     cls: str
-    kind: str  # linear | conv1d | embedding | conv2d | param
+    kind: str  # linear | conv1d (GPT-2's Conv1D) | embedding | torch_conv1d | conv2d | conv3d | param
     role: str
     group: str
     part: str
@@ -69,7 +57,8 @@ class Layer:
     out_features: int
     params: int
     experts: int = 0  # E for 3-D expert parameters
-    kernel: int = 1  # kh * kw for conv2d
+    kernel: int = 1  # the kernel's size (kh * kw for conv2d) for convolutions
+    groups: int = 1  # a convolution's groups: LoRA needs r divisible by them
 
     @property
     def leaf(self) -> str:
@@ -111,7 +100,10 @@ class Dims:
 
 def _first_int(obj: Any, *names: str) -> int | None:
     for name in names:
-        value = getattr(obj, name, None)
+        try:  # some configs refuse a global read of a per-layer attribute (dots3_note's kv_lora_rank)
+            value = getattr(obj, name, None)
+        except Exception:
+            continue
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     return None
@@ -195,22 +187,18 @@ def classify(graph: ModuleGraph, model: Any, config: Any) -> tuple[Layer, ...]:
         kind, shapes = data["kind"], data["shapes"]
         part = part_of(path)
         head = any(p in HEAD_NAMES for p in path.split("."))
-        if kind in ("linear", "conv1d", "embedding", "conv2d"):
+        if kind in ("linear", "conv1d", "embedding", *CONV_KINDS):
             fin, fout = data["in_features"], data["out_features"]
-            kernel = 1
-            if kind == "conv2d":
-                kh, kw = shapes["weight"][2:]
-                kernel = kh * kw
             if path == output_embeddings:
                 role, group = "lm_head", "head"
-            elif kind == "embedding":
-                role, group = "embed", "embedding"
+            elif kind == "embedding":  # T5's relative_attention_bias is a table of position biases, not tokens
+                role, group = ("pos_bias", "other") if POSITION_BIAS_RE.search(path) else ("embed", "embedding")
             elif head:
                 role, group = "head", "head"
             elif (aux := aux_role(path, kind)) is not None:
                 role, group = aux
-            elif kind == "conv2d":
-                role, group = "other", "other"
+            elif kind in CONV_KINDS:
+                role, group = _conv_role(graph, path, data["groups"], type(model.get_submodule(path)))
             elif in_mixer(graph, path):
                 role, group = mixer_role(path.rpartition(".")[2]), "mixer"
             else:
@@ -219,10 +207,37 @@ def classify(graph: ModuleGraph, model: Any, config: Any) -> tuple[Layer, ...]:
                 parent_cls = graph.attrs(path.rpartition(".")[0])["cls"] if "." in path else ""
                 role, group = _linear_role(path, fin, fout, hidden, own_dims, parent_cls)
             own = sum(_numel(s) for s in shapes.values())
-            layers.append(Layer(path, path, None, data["cls"], kind, role, group, part, fin, fout, own, kernel=kernel))
+            layers.append(
+                Layer(
+                    path,
+                    path,
+                    None,
+                    data["cls"],
+                    kind,
+                    role,
+                    group,
+                    part,
+                    fin,
+                    fout,
+                    own,
+                    kernel=data["kernel"],
+                    groups=data["groups"],
+                )
+            )
         elif kind == "module":
             layers.extend(_parameter_layers(path, data, part, dims))
     return _confirm_cross_kv(layers)
+
+
+def _conv_role(graph: ModuleGraph, path: str, groups: int, cls: type) -> tuple[str, str]:
+    """A convolution doing the model's work: ``conv``, or ``conv_dw`` where it is grouped (depthwise), which LoRA
+    adapts only at ranks divisible by its groups; a mixer's own causal conv is ``conv`` in the mixer; a conv class
+    PEFT cannot rebuild is ``other``."""
+    if in_mixer(graph, path):
+        return "conv", "mixer"
+    if not builds_conv(cls):
+        return "other", "other"
+    return ("conv" if groups == 1 else "conv_dw"), "conv"
 
 
 def _confirm_cross_kv(layers: list[Layer]) -> tuple[Layer, ...]:

@@ -18,9 +18,13 @@ def test_an_empty_preset_says_what_exists_and_what_would_work():
     assert "mixer" in message and "another preset ('all-linear')" in message
     with pytest.raises(modscope.OptionError, match="it has no attention: its token mixers are state-space"):
         analysis("mamba").suggest("qv")
-    with pytest.raises(modscope.OptionError, match=r"adaptable layers: .*convolution.*modscope check"):
+    with pytest.raises(
+        modscope.OptionError, match=r"adaptable layers: language conv: convolution; try another preset \('conv'\)"
+    ):
         analysis("resnet").suggest("all-linear")
-    assert analysis("resnet").plans() == {}
+    assert list(analysis("resnet").plans()) == ["conv"]
+    with pytest.raises(modscope.OptionError, match=r"name layers yourself: `modscope check"):
+        analysis("ibert").suggest("all-linear")  # its QuantLinear layers are not PEFT's to wrap
 
 
 REFUSED = {

@@ -109,6 +109,9 @@ def test_sample_builds_and_every_preset_matches_peft(model_type):
         if model_type in NO_ATTENTION and check.preset in ("qv", "attention"):
             assert check.empty and "it has no attention" in check.problem
             continue
+        if check.preset == "conv" and check.empty:  # transformers do their work in Linear layers
+            assert "selects no layer" in check.problem
+            continue
         assert not check.empty, f"{check.preset} selects no layer of {model_type}"
         assert check.match, check.problem
         assert check.peft == check.predicted
@@ -218,7 +221,8 @@ def test_cli_json(capsys):
     assert document["model_types"] == 2 and document["built"] == 1 and document["matched"] == 1
     llama = next(r for r in document["results"] if r["model_type"] == "llama")
     assert [p["preset"] for p in llama["presets"]] == list(PRESETS)
-    assert all(p["match"] and p["peft"] == p["predicted"] for p in llama["presets"])
+    assert all(p["match"] and p["peft"] == p["predicted"] for p in llama["presets"] if p["preset"] != "conv")
+    assert next(p for p in llama["presets"] if p["preset"] == "conv")["layers"] == 0  # no convolutions in llama
 
 
 def test_cli_table_and_sample(capsys):

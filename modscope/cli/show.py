@@ -23,7 +23,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
     show = subparsers.add_parser(NAME, help="analyse a model: structure, roles, suggested LoraConfig, counts per r")
     show.add_argument("model", help=MODEL_HELP)
-    show.add_argument("--preset", default="all-linear", choices=PRESETS, help="preset to print as LoraConfig")
+    show.add_argument(
+        "--preset",
+        choices=PRESETS,
+        help="preset to print as LoraConfig (default: all-linear, or the first that selects a layer)",
+    )
     show.add_argument("--r", type=rank, nargs="+", default=list(RANKS), metavar="R", help="ranks to count")
     show.add_argument("--task", choices=list(TASKS), help="build for this task instead of config.architectures")
     show.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
@@ -57,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         analysis = analyze(args.model, task=args.task, trust_remote_code=args.trust_remote_code)
         plans = analysis.plans(**extras)
-        chosen = plans.get(args.preset) or analysis.suggest(args.preset, **extras)  # which says why it is empty
+        preset = args.preset or next((p for p in ("all-linear", *plans) if p in plans), "all-linear")
+        chosen = plans.get(preset) or analysis.suggest(preset, **extras)  # which says why it is empty
         report: VerifyReport | None = None
         differences: tuple[str, ...] = ()
         if not args.no_verify:
@@ -86,5 +91,5 @@ def run(args: argparse.Namespace) -> int:
     else:
         from modscope.render.rich import show_view
 
-        out.print(show_view(analysis, plans, args.preset, ranks, verify_r, report, differences), crop=False)
+        out.print(show_view(analysis, plans, preset, ranks, verify_r, report, differences), crop=False)
     return 0 if report is None or report.match else 1
