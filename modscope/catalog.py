@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -31,6 +32,36 @@ class CatalogEntry:
     @property
     def architecture(self) -> str:
         return (self.config.get("architectures") or ["?"])[0]
+
+    @property
+    def family(self) -> str:
+        """The transformers model type: what ``modscope catalog`` groups by."""
+        return self.model_type
+
+    @property
+    def kind(self) -> str:
+        """dense, MoE, multimodal, multimodal MoE, encoder-decoder or speech, read from the config alone."""
+        configs = [self.config, *(v for v in self.config.values() if isinstance(v, dict))]
+        moe = any(
+            isinstance(c.get(key), int) and c[key] > 1
+            for c in configs
+            for key in ("num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts")
+        )
+        if any(key in self.config for key in ("vision_config", "audio_config")):
+            return "multimodal MoE" if moe else "multimodal"
+        if moe:
+            return "MoE"
+        if "num_mel_bins" in self.config:
+            return "speech"
+        return "encoder-decoder" if self.config.get("is_encoder_decoder") else "dense"
+
+
+@dataclass(frozen=True)
+class CatalogMatch:
+    """A catalog entry found for a name, and the note that says how when it was not the entry's own name."""
+
+    entry: CatalogEntry
+    note: str = ""
 
 
 def data_dir() -> Path:
@@ -78,12 +109,52 @@ def _index() -> dict[str, CatalogEntry]:
 
 
 def lookup(name: str) -> CatalogEntry | None:
+    """The entry whose id or alias is ``name`` (case-insensitive; the organisation may be left out)."""
     return _index().get(name.strip().lower())
+
+
+# What an alias in data/ promises (each entry's found_at says how it was checked).
+ALIAS_MEANING = "the same model under another name, or a variant whose config.json differs only in token ids"
+
+# Organisations whose repositories re-upload other publishers' models (often quantised) under the same name.
+REUPLOAD_ORGS = frozenset({"unsloth", "thebloke", "hugging-quants", "neuralmagic", "redhatai", "modelcloud"})
+# Name endings of quantised re-uploads: -bnb-4bit, -unsloth-bnb-4bit, -GPTQ-Int4, -AWQ, -int8, -FP8, …
+_QUANTISED = re.compile(
+    r"[-_.](?:(?:unsloth[-_])?(?:bnb[-_])?[48][-_]?bits?|(?:gptq|awq|int[48]|fp8|nf4|w4a16|w8a8)(?:[-_][\w.]*)?)$",
+    re.IGNORECASE,
+)
+
+
+def find(name: str) -> CatalogMatch | None:
+    """``lookup``, then a re-upload of a catalog model (Unsloth's, bnb-4bit, GPTQ, AWQ, …) resolved to the original."""
+    entry = lookup(name)
+    if entry is not None:
+        typed = name.strip().lower()
+        if typed not in (entry.id.lower(), entry.id.rsplit("/", 1)[-1].lower()):  # one of its aliases
+            return CatalogMatch(entry, f"{name.strip()} is an alias of {entry.id}: {ALIAS_MEANING}")
+        return CatalogMatch(entry)
+    text = name.strip()
+    org, _, short = text.rpartition("/")
+    original, quantised = short, False
+    while (stripped := _QUANTISED.sub("", original)) != original:
+        original, quantised = stripped, True
+    if not quantised and org.lower() not in REUPLOAD_ORGS:
+        return None
+    entry = lookup(original)
+    if entry is None:
+        return None
+    what = "a quantised re-upload" if quantised else "a re-upload"
+    return CatalogMatch(
+        entry,
+        f"{text} is {what} of {entry.id}: the same layers, so LoRA adapts the same modules; "
+        f"config and counts are those of {entry.id}",
+    )
 
 
 def close_matches(name: str, n: int = 3) -> list[str]:
     """Catalog ids that look like ``name``, best first, for 'did you mean' messages."""
     query = name.strip().lower()
+    query = _QUANTISED.sub("", query.rpartition("/")[2] if query.split("/")[0] in REUPLOAD_ORGS else query)
     scored: dict[str, float] = {}
     for key, entry in _index().items():
         score = difflib.SequenceMatcher(None, query, key).ratio()

@@ -10,7 +10,7 @@ import json
 import os
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,14 +59,14 @@ def resolve(source: Any, *, trust_remote_code: bool = False) -> ResolvedConfig:
     if path.exists():
         return _from_local(path, trust_remote_code)
     if text.startswith((".", "/", "~")) or text.endswith(".json") or not _HUB_ID.match(text):
-        raise ModelNotFoundError(f"no such file or directory: {text}")
+        return _from_foreign_path(text, trust_remote_code)
 
     cached = _cached_config(text)
     if cached is not None:
         return _from_file(cached, text, "cache", trust_remote_code)
-    entry = catalog.lookup(text)
-    if entry is not None:
-        return _from_catalog(entry, trust_remote_code)
+    match = catalog.find(text)
+    if match is not None:
+        return _from_catalog(match.entry, trust_remote_code, match.note)
     hub = _from_hub(text)
     if hub is not None:
         return _from_file(hub, text, "hub", trust_remote_code)
@@ -90,6 +90,35 @@ def _not_found_message(name: str) -> str:
     return f"unknown model {name!r}: {where}; {fix}"
 
 
+# Path components that name a checkpoint or a cache snapshot rather than the model.
+_NOT_A_MODEL_NAME = re.compile(r"checkpoint-\d+|snapshots|[0-9a-f]{40}|config\.json", re.IGNORECASE)
+
+
+def _from_foreign_path(text: str, trust_remote_code: bool) -> ResolvedConfig:
+    """A path that does not exist here, typically the base model of an adapter saved on another machine
+    (``/home/me/models/Llama-3.1-8B-Instruct``): the catalog model its last component names."""
+    parts = [p for p in re.split(r"[/\\]+", text) if p not in ("", ".", "..", "~")]
+    name = ""
+    for part in reversed(parts):
+        if part.startswith("models--"):  # a Hugging Face cache directory: models--org--name
+            name = "/".join(part.split("--")[1:3])
+            break
+        if not _NOT_A_MODEL_NAME.fullmatch(part):
+            name = part
+            break
+    match = catalog.find(name) if name else None
+    if match is None:
+        hint = catalog.close_matches(name) if name else []
+        fix = (
+            f"closest catalog models: {', '.join(hint)}"
+            if hint
+            else "give a local directory with config.json or a model id (see `modscope catalog`)"
+        )
+        raise ModelNotFoundError(f"no such file or directory: {text}; {fix}")
+    note = f"{text} does not exist on this machine; its name {name!r} is the catalog model {match.entry.id}"
+    return _from_catalog(match.entry, trust_remote_code, "; ".join(n for n in (note, match.note) if n))
+
+
 def _from_local(path: Path, trust_remote_code: bool) -> ResolvedConfig:
     file = path / "config.json" if path.is_dir() else path
     if not file.is_file():
@@ -102,12 +131,13 @@ def _from_file(file: Path, model_id: str, source: str, trust_remote_code: bool) 
     return _make(raw, model_id, source, str(file), trust_remote_code, code_dir=file.parent)
 
 
-def _from_catalog(entry: catalog.CatalogEntry, trust_remote_code: bool) -> ResolvedConfig:
+def _from_catalog(entry: catalog.CatalogEntry, trust_remote_code: bool, note: str = "") -> ResolvedConfig:
     code_dir = None
     cached = _cached_config(entry.id)
     if cached is not None:
         code_dir = cached.parent
-    return _make(dict(entry.config), entry.id, "catalog", entry.config_url or entry.id, trust_remote_code, code_dir)
+    resolved = _make(dict(entry.config), entry.id, "catalog", entry.config_url or entry.id, trust_remote_code, code_dir)
+    return replace(resolved, notes=(note, *resolved.notes)) if note else resolved
 
 
 def read_config_json(file: Path) -> dict[str, Any]:
@@ -203,6 +233,16 @@ def config_from_dict(raw: dict[str, Any]) -> Any:
         ) from None
 
 
+def hub_cache_dir() -> Path:
+    """The Hugging Face hub cache as the hub client finds it, read from the environment at each call (the
+    client reads it once, at import): ``HF_HUB_CACHE``, else ``HF_HOME``/hub, else ``XDG_CACHE_HOME``."""
+    env = os.environ
+    if env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE"):
+        return Path(env.get("HF_HUB_CACHE") or env["HUGGINGFACE_HUB_CACHE"]).expanduser()
+    home = env.get("HF_HOME") or Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "huggingface"
+    return Path(home).expanduser() / "hub"
+
+
 def _cached_config(repo_id: str) -> Path | None:
     """config.json from the local Hugging Face cache, without any network."""
     try:
@@ -210,7 +250,7 @@ def _cached_config(repo_id: str) -> Path | None:
     except ImportError:
         return None
     try:
-        hit = try_to_load_from_cache(repo_id, "config.json")
+        hit = try_to_load_from_cache(repo_id, "config.json", cache_dir=hub_cache_dir())
     except Exception:  # an invalid repo id for the cache layout is simply not cached
         return None
     return Path(hit) if isinstance(hit, str) else None

@@ -289,13 +289,35 @@ def scan_view(report: Any, *, all_rows: bool = False) -> Any:
 
 
 def catalog_table(entries: Any) -> Table:
+    """The catalog grouped by family (model type), smallest first, with each entry's kind and size."""
     table = Table(title=f"modscope catalog: {len(entries)} model(s)", title_justify="left")
-    for column in ("id", "model type", "class", "parameters"):
-        table.add_column(column, justify="right" if column == "parameters" else "left", overflow="fold")
-    for e in entries:
-        size = f"{e.total_params:,}" if e.total_params else "needs its own code"
-        table.add_row(e.id, e.model_type, e.architecture, size)
+    for column in ("family", "id", "kind", "size", "parameters"):
+        table.add_column(column, justify="right" if column in ("size", "parameters") else "left", overflow="fold")
+    ordered = sorted(entries, key=lambda e: (e.family, e.total_params or 0, e.id.lower()))
+    for i, e in enumerate(ordered):
+        first = i == 0 or ordered[i - 1].family != e.family
+        last = i + 1 == len(ordered) or ordered[i + 1].family != e.family
+        exact = f"{e.total_params:,}" if e.total_params else "needs its own code"
+        table.add_row(
+            e.family if first else "",
+            e.id,
+            e.kind,
+            _short_count(e.total_params),
+            exact,
+            end_section=last,
+        )
     return table
+
+
+def _short_count(n: int | None) -> str:
+    """494M, 7.6B, 405B: the size people say."""
+    if not n:
+        return "?"
+    for unit, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= 0.9995 * scale:  # 999.9M reads 1.0B
+            value = n / scale
+            return f"{value:.1f}{unit}" if value < 10 else f"{value:.0f}{unit}"
+    return str(n)
 
 
 def mimebundle(renderable: Any) -> dict[str, str]:
