@@ -15,6 +15,7 @@ from typing import Any
 from modscope.errors import (
     BuildError,
     ConfigError,
+    MissingExtraError,
     ModelNotFoundError,
     ModscopeError,
     OptionError,
@@ -28,6 +29,7 @@ __all__ = [
     "BuildError",
     "ConfigError",
     "CountReport",
+    "MissingExtraError",
     "ModelNotFoundError",
     "ModscopeError",
     "OptionError",

@@ -122,6 +122,14 @@ class Analysis:
 
         return mimebundle(self)
 
+    def draw(self, preset: str | TargetPlan | None = DEFAULT_PRESET, r: int = 8, **extras: bool) -> Any:
+        """One block of each stack (each tower) as a matplotlib Figure, layers coloured by role, those ``preset``
+        adapts (with ``extras``; None: none) marked with their trainable count at ``r``. Needs modscope[draw]."""
+        from modscope.render.diagram import block_diagram
+
+        chosen = self.suggest(preset, **extras) if isinstance(preset, str) else preset
+        return block_diagram(self, chosen, r)
+
 
 def analyze(source: Any, *, task: str | None = None, trust_remote_code: bool = False) -> Analysis:
     """Analyse a model from a Hub id, a local path or a ``transformers.PretrainedConfig``."""

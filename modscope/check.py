@@ -303,3 +303,15 @@ def verify_count(report: CountReport) -> Any:
     else:
         model = report.analysis.fresh_model()
     return compare(model, config, label="check", r=r, predicted=report.trainable, expected=report.wrapped)
+
+
+def as_plan(report: CountReport) -> Any:
+    """The layers a user's config adapts, compiled as a preset is (the shortest targets that select exactly them),
+    so that they can be handed to a trainer like one (``modscope export --target-modules``)."""
+    from modscope.presets import compile_plan
+
+    if report.problems:
+        raise OptionError(report.problems[0])
+    a = report.analysis
+    layers = tuple(row.layer for row in report.rows)
+    return compile_plan("custom", layers, a.module_names, a.param_names, a.total_params, a.model_type)

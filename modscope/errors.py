@@ -32,6 +32,10 @@ class OptionError(ModscopeError, ValueError):
     """An option that makes no sense: r <= 0, an unknown preset or task, an empty target list, a bad regex."""
 
 
+class MissingExtraError(ModscopeError, ImportError):
+    """An optional part of modscope whose library is not installed (the block diagram needs matplotlib)."""
+
+
 def first_line(exc: BaseException | Warning | str) -> str:
     """The first line of an exception's message (its class name when it has none), for one-line reports."""
     text = str(exc).strip()

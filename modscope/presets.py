@@ -126,6 +126,13 @@ class TargetPlan:
     def wrapped(self) -> frozenset[str]:
         return frozenset(layer.name for layer in self.layers)
 
+    def draw(self, analysis: Any = None, r: int = 8) -> Any:
+        """This plan on a picture of ``analysis``'s blocks (a matplotlib Figure; without the analysis, the plan's
+        own layers alone), each adapted layer with its trainable count at ``r``. Needs modscope[draw]."""
+        from modscope.render.diagram import block_diagram
+
+        return block_diagram(analysis, self, r)
+
 
 def select(layers: tuple[Layer, ...], preset: str, extras: Extras = Extras()) -> tuple[Layer, ...]:
     """The layers a preset adapts: the language model's attention and/or MLP (its convolutions for ``conv``), plus

@@ -33,6 +33,14 @@ CELLS = [
         "assert total == a.total_params + trainable\n"
         "print(f'modscope and PEFT agree: {trainable:,} trainable of {total:,}')",
     ),
+    (
+        "markdown",
+        "## A picture of the block\n\nOne repeated block (and one of each tower, on a multimodal model) with its "
+        "layers coloured by role; the layers the plan adapts are solid and framed, with their LoRA parameters at "
+        "r=8. `a.draw('qv')` draws a preset; `modscope show MODEL --svg block.svg` writes the same picture. "
+        "Needs `pip install 'modscope[draw]'` (matplotlib).",
+    ),
+    ("code", "s.draw(a, r=8)"),
     ("markdown", "## A seed config: OPT-6.7B with `q_proj`, `v_proj` at r=16"),
     (
         "code",

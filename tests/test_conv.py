@@ -49,7 +49,7 @@ def test_grouped_convs_are_told_apart_and_left_out():
     a = analysis("convnext")
     grouped = [l for l in a.layers if l.role == "conv_dw"]
     assert grouped and all(l.groups > 1 for l in grouped)
-    assert not set(l.name for l in grouped) & a.suggest("conv").wrapped
+    assert not {l.name for l in grouped} & a.suggest("conv").wrapped
 
 
 def test_a_mixers_causal_conv_is_the_mixers():

@@ -5,6 +5,15 @@ from __future__ import annotations
 import argparse
 
 MODEL_HELP = "Hugging Face id, local directory, or config.json path"
+TARGETS_HELP = "leaf names or paths; one value with regex characters is a regex (PEFT fullmatches it)"
+_REGEX_CHARS = set("\\^$*+?()[]{}|")
+
+
+def target_names(values: list[str] | None) -> list[str] | str | None:
+    """One value with regex characters is a regex string (PEFT fullmatches it); otherwise a list."""
+    if values and len(values) == 1 and any(c in _REGEX_CHARS for c in values[0]):
+        return values[0]
+    return values
 
 
 def rank(text: str) -> int:

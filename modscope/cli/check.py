@@ -7,11 +7,10 @@ import argparse
 import json
 from typing import Any
 
-from modscope.cli._options import MODEL_HELP, console, rank
+from modscope.cli._options import MODEL_HELP, TARGETS_HELP, console, rank, target_names
 from modscope.errors import OptionError
 
 NAME = "check"
-_REGEX_CHARS = set("\\^$*+?()[]{}|")
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -22,12 +21,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     check.add_argument(
         "--config", metavar="FILE", help="adapter_config.json (or its adapter directory), or a LoraConfig as JSON/YAML"
     )
-    check.add_argument(
-        "--target-modules",
-        nargs="+",
-        metavar="NAME",
-        help="leaf names or paths; one value with regex characters is a regex (PEFT fullmatches it)",
-    )
+    check.add_argument("--target-modules", nargs="+", metavar="NAME", help=TARGETS_HELP)
     check.add_argument("--target-parameters", nargs="+", metavar="NAME", help="parameter names or .suffixes")
     check.add_argument("--r", type=rank, help="rank (default 8)")
     check.add_argument("--alpha", type=int, help="lora_alpha")
@@ -43,13 +37,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return check
 
 
-def _names(values: list[str] | None) -> list[str] | str | None:
-    """One value with regex characters is a regex string (PEFT fullmatches it); otherwise a list."""
-    if values and len(values) == 1 and any(c in _REGEX_CHARS for c in values[0]):
-        return values[0]
-    return values
-
-
 def lora_values(args: argparse.Namespace) -> dict[str, Any]:
     """The LoraConfig fields from --config and the options (options win)."""
     from modscope.resolve import read_adapter_config
@@ -63,7 +50,7 @@ def lora_values(args: argparse.Namespace) -> dict[str, Any]:
                 f"--rank-pattern must be JSON such as '{{\"down_proj\": 16}}', not {args.rank_pattern!r}"
             ) from None
     options = {
-        "target_modules": _names(args.target_modules),
+        "target_modules": target_names(args.target_modules),
         "target_parameters": args.target_parameters,
         "r": args.r,
         "lora_alpha": args.alpha,
@@ -71,7 +58,7 @@ def lora_values(args: argparse.Namespace) -> dict[str, Any]:
         "modules_to_save": args.modules_to_save,
         "use_dora": args.dora or None,
         "layers_to_transform": args.layers_to_transform,
-        "exclude_modules": _names(args.exclude_modules),
+        "exclude_modules": target_names(args.exclude_modules),
     }
     values.update({k: v for k, v in options.items() if v is not None})
     if not values.get("target_modules") and not values.get("target_parameters"):

@@ -36,6 +36,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     show.add_argument("--include-router", action="store_true", help="adapt the MoE router too")
     show.add_argument("--include-vision", action="store_true", help="adapt the vision/audio tower too")
     show.add_argument("--include-projector", action="store_true", help="adapt the multimodal projector too")
+    show.add_argument("--svg", metavar="FILE", help="also draw one block of each stack, the preset marked, as SVG")
     return show
 
 
@@ -51,6 +52,10 @@ def run(args: argparse.Namespace) -> int:
             f"--include-router conflicts with --preset {args.preset}: the router is adapted with the "
             "MLP; use --preset mlp or all-linear"
         )
+    if args.svg:
+        from modscope.render.diagram import require_matplotlib
+
+        require_matplotlib()  # before the work, not after it
     extras = dict(router=args.include_router, vision=args.include_vision, projector=args.include_projector)
     ranks = tuple(dict.fromkeys(args.r))
     verify_r = 8 if 8 in ranks else ranks[0]
@@ -92,4 +97,8 @@ def run(args: argparse.Namespace) -> int:
         from modscope.render.rich import show_view
 
         out.print(show_view(analysis, plans, preset, ranks, verify_r, report, differences), crop=False)
+    if args.svg:
+        from modscope.render.diagram import block_diagram, write_svg
+
+        write_svg(block_diagram(analysis, chosen, verify_r), args.svg)
     return 0 if report is None or report.match else 1

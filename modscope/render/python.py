@@ -17,7 +17,12 @@ _INDENT = "    "
 
 def config_code(kwargs: dict[str, Any], cls: str = "LoraConfig", module: str = "peft") -> str:
     """``from peft import LoraConfig`` and ``config = LoraConfig(...)`` with ``kwargs``, one per line."""
-    lines = [f"from {module} import {cls}", "", f"config = {cls}("]
+    return f"from {module} import {cls}\n\n" + call_code(f"config = {cls}", kwargs)
+
+
+def call_code(call: str, kwargs: dict[str, Any], positional: tuple[str, ...] = ()) -> str:
+    """``call(`` with the ``positional`` names, then ``kwargs``, one per line, and ``)``."""
+    lines = [f"{call}(", *(f"{_INDENT}{name}," for name in positional)]
     for key, value in kwargs.items():
         if key == "target_modules" and isinstance(value, str) and value != "all-linear":
             lines.append(f"{_INDENT}# one regex: PEFT fullmatches it against module paths")
