@@ -137,8 +137,8 @@ def compare(
     )
 
 
-def verify_plan(model: Any, plan: Any, r: int) -> VerifyReport:
-    """Inject ``plan`` at rank ``r`` into ``model`` and compare."""
-    return compare(
-        model, plan.lora_config(r), label=plan.preset, r=r, predicted=plan.trainable_params(r), expected=plan.wrapped
-    )
+def verify_plan(model: Any, plan: Any, r: int, config: Any = None) -> VerifyReport:
+    """Inject ``plan`` at rank ``r`` into ``model`` (as ``config``: what a user takes away of it, the plan's own
+    LoraConfig by default) and compare with the plan."""
+    config = plan.lora_config(r) if config is None else config
+    return compare(model, config, label=plan.preset, r=r, predicted=plan.trainable_params(r), expected=plan.wrapped)

@@ -214,21 +214,14 @@ def scan_type(
 
 
 def _check(analysis: Any, preset: str, r: int, config_for: ConfigFor) -> PresetCheck:
-    from modscope.inject import compare
+    from modscope.inject import verify_plan
 
     try:
         plan = analysis.suggest(preset)
     except ModscopeError as exc:
         return PresetCheck(preset, (), (), 0, 0, None, False, first_line(exc))
     targets = (preset, plan.target_modules, plan.target_parameters, len(plan.layers))
-    report = compare(
-        analysis.fresh_model(),
-        config_for(plan, r),
-        label=preset,
-        r=r,
-        predicted=plan.trainable_params(r),
-        expected=plan.wrapped,
-    )
+    report = verify_plan(analysis.fresh_model(), plan, r, config_for(plan, r))
     return PresetCheck(*targets, report.predicted, report.peft, report.match, None if report.match else report.summary)
 
 

@@ -43,7 +43,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """0 when PEFT's count of the printed config equals the prediction (or nothing was verified), else 1."""
     from modscope.analysis import analyze
-    from modscope.inject import compare
+    from modscope.inject import verify_plan
     from modscope.peft_defaults import peft_differences, surprising
     from modscope.render.readback import taken_away
 
@@ -74,14 +74,7 @@ def run(args: argparse.Namespace) -> int:
             if status:
                 status.update("verifying with a real PEFT injection…")
             # inject what the user takes away: the printed code, exec'd (equal to the JSON's lora_config)
-            report = compare(
-                analysis.fresh_model(),
-                taken_away(chosen, verify_r),
-                label=chosen.preset,
-                r=verify_r,
-                predicted=chosen.trainable_params(verify_r),
-                expected=chosen.wrapped,
-            )
+            report = verify_plan(analysis.fresh_model(), chosen, verify_r, taken_away(chosen, verify_r))
             if surprising(analysis):
                 if status:
                     status.update("comparing with PEFT's own all-linear and default mapping…")
