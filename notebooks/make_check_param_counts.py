@@ -41,6 +41,26 @@ CELLS = [
         "Needs `pip install 'modscope[draw]'` (matplotlib).",
     ),
     ("code", "s.draw(a, r=8)"),
+    (
+        "markdown",
+        "## Hand the setup to a trainer\n\n`modscope export MODEL --to axolotl` (or llama-factory, trl, unsloth, "
+        "swift, torchtune) prints the same targets in that trainer's own spelling, headed by modscope's count. "
+        "Read back the way axolotl reads its YAML (`lora_r`, `lora_alpha`, `lora_target_modules` into a "
+        "`LoraConfig`) and injected with PEFT, it trains exactly that count.",
+    ),
+    (
+        "code",
+        "import yaml\nfrom modscope.render.trainers import export\n\n"
+        "snippet = export(a, s, 'axolotl', r=8)\nprint(snippet.text)\n"
+        "cfg = yaml.safe_load(snippet.text)\n"
+        "axolotl_config = peft.LoraConfig(r=cfg['lora_r'], lora_alpha=cfg['lora_alpha'], "
+        "target_modules=cfg['lora_target_modules'])\n"
+        "with torch.device('meta'):\n    model = transformers.AutoModelForCausalLM.from_config(a.resolved.config)\n"
+        "trainable, _ = peft.get_peft_model(model, axolotl_config, low_cpu_mem_usage=True)"
+        ".get_nb_trainable_parameters()\n"
+        "assert snippet.exact and trainable == snippet.trainable\n"
+        "print(f'axolotl would train {trainable:,}, as modscope counted')",
+    ),
     ("markdown", "## A seed config: OPT-6.7B with `q_proj`, `v_proj` at r=16"),
     (
         "code",

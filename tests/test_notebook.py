@@ -26,6 +26,7 @@ def test_committed_outputs_show_matching_numbers():
     text = _text(nbformat.read(NOTEBOOK, as_version=4))
     assert _agreement(text) and "trainable params: 4,399,104 || all params: 498,431,872" in text
     assert "verified with PEFT" in text
+    assert "axolotl would train 4,399,104, as modscope counted" in text
 
 
 def test_notebook_runs_clean_from_scratch(tmp_path):
