@@ -89,6 +89,7 @@ HEAD_NAMES = {
     "generator_predictions",
     "lm_head_fn",
     "output_layer",
+    "vocab_transform",  # DistilBERT's masked-LM head transform
 }
 CROSS_RE = re.compile(r"cross|encoder_attn|encdecattention|crossattention", re.I)
 ATTN_RE = re.compile(r"attn|attention", re.I)

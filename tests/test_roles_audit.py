@@ -514,7 +514,7 @@ EXPECTED: dict[str, dict] = {
         "ffn.lin2": "mlp/down",
         # DistilBertForMaskedLM: vocab_transform -> gelu -> vocab_layer_norm -> vocab_projector; BERT's
         # cls.predictions.transform.dense, which modscope calls a head
-        "vocab_transform": wrong("head/head", "the masked-LM head's transform, like BERT's predictions.transform"),
+        "vocab_transform": "head/head",
         "vocab_projector": "head/lm_head",
     },
     "deberta": {
