@@ -121,3 +121,26 @@ def test_saved_modules_is_set_trainable(model_type):
         }
         outermost = {c for c in copies if not any(c.startswith(o + ".") for o in copies)}
         assert set(saved_modules(a.module_names, [wanted])) == outermost, wanted
+
+
+def test_builds_conv_is_what_peft_can_rebuild():
+    """peft_rules.builds_conv against PEFT's own LoRA conv wrapper, on torch's class and on a subclass with an
+    __init__ of its own (as NemotronAsr's causal conv has)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from modscope.peft_rules import builds_conv
+
+    class CausalConv(torch.nn.Conv2d):
+        def __init__(self, channels, kernel):
+            super().__init__(channels, channels, kernel)
+
+    for conv in (torch.nn.Conv2d(4, 4, 3), CausalConv(4, 3)):
+        model = torch.nn.Sequential(conv)
+        try:
+            get_peft_model(model, LoraConfig(r=2, target_modules=["0"]))
+            peft_builds = True
+        except TypeError:
+            peft_builds = False
+        assert builds_conv(type(conv)) == peft_builds
+    assert builds_conv(torch.nn.Conv1d) and not builds_conv(CausalConv)
