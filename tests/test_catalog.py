@@ -74,8 +74,9 @@ def test_lookup_is_case_insensitive_and_org_optional(name):
 
 # Names from the issue (its six not-found ids, bases named by real saved adapters) that resolve offline, and to
 # what. Each alias is recorded with its evidence in the entry's found_at. Still missing, for want of a verified
-# official config.json: Qwen/Qwen2-1.5B, Qwen/Qwen2-7B, gpt2-medium, TinyLlama/TinyLlama-1.1B-Chat-v1.0.
+# official config.json: Qwen/Qwen2-1.5B, gpt2-medium, TinyLlama/TinyLlama-1.1B-Chat-v1.0.
 RESOLVES_OFFLINE = {
+    "Qwen/Qwen2-7B": "Qwen/Qwen2-7B",
     "google/gemma-3-1b-it": "google/gemma-3-1b-pt",  # differs only in eos_token_id
     "mistralai/Mistral-7B-v0.3": "mistralai/Mistral-7B-Instruct-v0.3",  # same file but for transformers_version
     "meta-llama/Llama-3.2-1B-Instruct": "meta-llama/Llama-3.2-1B",  # differs only in eos_token_id
@@ -130,6 +131,8 @@ def within_card_rounding(total, value, step):
 # relative difference is asserted to stay this small, so a config mistake still fails.
 CARD_DISCREPANCIES = {
     "Qwen/Qwen2.5-32B": 0.01,  # "32.5B" for 32.76B
+    # the Qwen2 blog's "7.07B" for 7.62B; the same dimensions as Qwen/Qwen2.5-7B, whose card says 7.61B
+    "Qwen/Qwen2-7B": 0.08,
 }
 
 
@@ -151,6 +154,7 @@ def test_total_agrees_with_the_model_card(entry):
 PINNED_TOTALS = {
     "Qwen/Qwen2-0.5B": 494_032_768,
     "Qwen/Qwen2-0.5B-Instruct": 494_032_768,
+    "Qwen/Qwen2-7B": 7_615_616_512,  # as Qwen/Qwen2.5-7B: the same dimensions
     "tiiuae/falcon-7b": 6_921_720_704,
     "facebook/opt-6.7b": 6_658_473_984,
     "bert-base-uncased": 109_514_298,
