@@ -14,8 +14,6 @@ from modscope.presets import DEFAULT_PRESET, PRESETS, Extras, TargetPlan, plan
 from modscope.resolve import ResolvedConfig, resolve
 from modscope.roles import Layer, classify
 
-DEFAULT_RANKS = (4, 8, 16, 32, 64, 128)
-
 
 @dataclass(frozen=True)
 class Analysis:

@@ -6,7 +6,6 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-ROOT = ""
 CONV_KINDS = ("torch_conv1d", "conv2d", "conv3d")
 
 
