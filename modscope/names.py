@@ -49,7 +49,6 @@ _PROJECTOR = {
     "qformer",
     "connector",
     "vision_projection",
-    "visual_projection",
     "aligner",
     "mm_input_projection",
 }
@@ -66,6 +65,7 @@ _VISION = {
     "vpm",
     "image_tower",
     "vision_backbone",
+    "visual_projection",  # the vision tower's own head (CLIP)
 }
 _AUDIO = {"audio_tower", "audio_encoder", "audio_model", "audio", "speech_encoder"}
 HEAD_NAMES = {
@@ -90,6 +90,8 @@ HEAD_NAMES = {
     "lm_head_fn",
     "output_layer",
     "vocab_transform",  # DistilBERT's masked-LM head transform
+    "visual_projection",  # CLIP-style towers' heads into the joint embedding space
+    "text_projection",
 }
 CROSS_RE = re.compile(r"cross|encoder_attn|encdecattention|crossattention", re.I)
 ATTN_RE = re.compile(r"attn|attention", re.I)

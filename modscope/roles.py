@@ -226,7 +226,20 @@ def classify(graph: ModuleGraph, model: Any, config: Any) -> tuple[Layer, ...]:
             )
         elif kind == "module":
             layers.extend(_parameter_layers(path, data, part, dims))
-    return _confirm_cross_kv(layers)
+    return _projector_mlp(_confirm_cross_kv(layers))
+
+
+def _projector_mlp(layers: tuple[Layer, ...]) -> tuple[Layer, ...]:
+    """A projector's two Linear layers in one module (LLaVA's linear_1/linear_2, Qwen2-VL's merger mlp.0/mlp.2)
+    are an MLP: the first widens (up), the second projects (down)."""
+    by_parent: dict[str, list[Layer]] = {}
+    for layer in layers:
+        if layer.part == "projector" and layer.kind == "linear" and layer.group in ("other", "mlp"):
+            by_parent.setdefault(layer.module.rpartition(".")[0], []).append(layer)
+    pairs = {
+        found[i].name: role for found in by_parent.values() if len(found) == 2 for i, role in ((0, "up"), (1, "down"))
+    }
+    return tuple(replace(l, role=pairs[l.name], group="mlp") if l.name in pairs else l for l in layers)
 
 
 def _conv_role(graph: ModuleGraph, path: str, groups: int, cls: type) -> tuple[str, str]:

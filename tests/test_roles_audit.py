@@ -558,8 +558,8 @@ EXPECTED: dict[str, dict] = {
     "llava": {
         **under("vision_tower", CLIP_VISION, "vision"),
         # LlavaMultiModalProjector: linear_1 -> act -> linear_2
-        "multi_modal_projector.linear_1": wrong("projector:mlp/up", PROJECTOR_MLP),
-        "multi_modal_projector.linear_2": wrong("projector:mlp/down", PROJECTOR_MLP),
+        "multi_modal_projector.linear_1": "projector:mlp/up",
+        "multi_modal_projector.linear_2": "projector:mlp/down",
         **under("language_model", DECODER_BODY),
         "lm_head": "head/lm_head",
     },
@@ -582,16 +582,16 @@ EXPECTED: dict[str, dict] = {
         **under("visual", {"attn.qkv": "attention/qkv", "attn.proj": "attention/o"}, "vision"),
         **under("visual", {"blocks.0.mlp.fc1": "mlp/up", "blocks.0.mlp.fc2": "mlp/down"}, "vision"),
         # PatchMerger: ln_q -> mlp = [Linear(4C, 4C), GELU, Linear(4C, text hidden)]
-        "merger.mlp.0": wrong("projector:mlp/up", PROJECTOR_MLP),
-        "merger.mlp.2": wrong("projector:mlp/down", "the merger MLP's second (output) layer, 4C -> text hidden"),
+        "merger.mlp.0": "projector:mlp/up",
+        "merger.mlp.2": "projector:mlp/down",
         **under("language_model", DECODER_BODY),
         "lm_head": "head/lm_head",
     },
     "qwen2_5_vl": {
         **under("visual", {"attn.qkv": "attention/qkv", "attn.proj": "attention/o"}, "vision"),
         **under("visual", SWIGLU, "vision"),
-        "merger.mlp.0": wrong("projector:mlp/up", PROJECTOR_MLP),
-        "merger.mlp.2": wrong("projector:mlp/down", "the merger MLP's second (output) layer, 4C -> text hidden"),
+        "merger.mlp.0": "projector:mlp/up",
+        "merger.mlp.2": "projector:mlp/down",
         **under("language_model", DECODER_BODY),
         "lm_head": "head/lm_head",
     },
@@ -657,8 +657,8 @@ EXPECTED: dict[str, dict] = {
         **under("vision_model", CLIP_VISION, "vision"),
         # CLIPModel: text_projection(pooled text), visual_projection(pooled image) into the joint space: each
         # tower's output head, as SigLIP's text_model.head is; not a projector into a language model
-        "visual_projection": wrong("vision:head/head", "the vision tower's output head (pooled -> joint space)"),
-        "text_projection": wrong("head/head", "the text tower's output head (pooled -> joint space)"),
+        "visual_projection": "vision:head/head",
+        "text_projection": "head/head",
     },
     "siglip": {
         **under("text_model", CLIP_TEXT),
