@@ -160,8 +160,10 @@ def block_of(path: str) -> str:
 def aux_role(path: str, kind: str) -> tuple[str, str] | None:
     """The layers beside the blocks' main work, by where they sit (see AUX_ROLES)."""
     low = path.lower()
-    if kind in ("torch_conv1d", "conv2d", "conv3d"):
-        return ("patch_embed", "embedding") if PATCH_EMBED_RE.search(low) else None
+    if PATCH_EMBED_RE.search(low):  # a conv, or unfold + Linear (Llama 4's vision patch embedding)
+        return "patch_embed", "embedding"
+    if kind in ("torch_conv1d", "conv2d", "conv3d"):  # ConvNeXt's stride-2 conv between stages, not a shortcut
+        return ("patch_merge", "other") if re.search(r"downsampling_layer|patch_?merg", low) else None
     if POSITION_BIAS_RE.search(low):
         return "pos_bias", "other"
     if PATCH_MERGE_RE.search(low):

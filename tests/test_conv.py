@@ -49,7 +49,10 @@ def test_grouped_convs_are_told_apart_and_left_out():
     a = analysis("convnext")
     grouped = [l for l in a.layers if l.role == "conv_dw"]
     assert grouped and all(l.groups > 1 for l in grouped)
-    assert not {l.name for l in grouped} & a.suggest("conv").wrapped
+    merge = [l for l in a.layers if l.role == "patch_merge"]  # its stride-2 conv between stages
+    assert merge and all(l.groups == 1 for l in merge)
+    with pytest.raises(modscope.OptionError, match="selects no layer"):  # its MLP is Linear: 'mlp' adapts it
+        a.suggest("conv")
 
 
 def test_a_mixers_causal_conv_is_the_mixers():

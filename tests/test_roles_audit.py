@@ -295,7 +295,7 @@ EXPECTED: dict[str, dict] = {
         "pwconv1": "mlp/up",
         "pwconv2": "mlp/down",
         # ConvNextStage.downsampling_layer = [LayerNorm, Conv2d(C, 2C, k=2, s=2)]: Swin's patch merging as a conv
-        "downsampling_layer.1": wrong("other/patch_merge", "a norm + 2x2/stride-2 conv between stages: patch merging"),
+        "downsampling_layer.1": "other/patch_merge",
     },
     "blip": {
         # BlipAttention: qkv -> attention -> projection (the attention output)
@@ -626,7 +626,7 @@ EXPECTED: dict[str, dict] = {
     },
     "llama4": {
         # Llama4UnfoldConvolution: unfold into patches -> linear: the vision tower's patch embedding
-        "patch_embedding.linear": wrong("vision:embedding/patch_embed", "unfold + linear is a patch embedding"),
+        "patch_embedding.linear": "vision:embedding/patch_embed",
         **under("vision_model", {**ATTN, "layers.0.mlp.fc1": "mlp/up", "layers.0.mlp.fc2": "mlp/down"}, "vision"),
         # Llama4VisionPixelShuffleMLP -> Llama4VisionMLP2: fc1 -> gelu -> fc2, inside the vision model
         "vision_adapter.mlp.fc1": "vision:mlp/up",
