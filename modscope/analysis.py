@@ -35,6 +35,8 @@ class Analysis:
     resolved: ResolvedConfig | None = field(default=None, repr=False, compare=False)
     # the model built for this analysis, handed to the first verification instead of building another
     _spare: list = field(default_factory=list, repr=False, compare=False)
+    # compiled plans by (preset, extras): show, scan and the error messages ask for the same ones again
+    _compiled: dict = field(default_factory=dict, repr=False, compare=False)
 
     def suggest(
         self, preset: str = DEFAULT_PRESET, *, router: bool = False, vision: bool = False, projector: bool = False
@@ -57,9 +59,12 @@ class Analysis:
         return {name: p for name, p in found.items() if p.layers}
 
     def _plan(self, preset: str, extras: Extras) -> TargetPlan:
-        return plan(
-            preset, self.layers, self.module_names, self.param_names, self.total_params, self.model_type, extras
-        )
+        key = (preset, extras)
+        if key not in self._compiled:
+            self._compiled[key] = plan(
+                preset, self.layers, self.module_names, self.param_names, self.total_params, self.model_type, extras
+            )
+        return self._compiled[key]
 
     def _selects_nothing(self, preset: str, extras: Extras, result: TargetPlan) -> str:
         """Why ``preset`` is empty here, what the model has, and which preset or flag would select something."""

@@ -34,11 +34,6 @@ class CatalogEntry:
         return (self.config.get("architectures") or ["?"])[0]
 
     @property
-    def family(self) -> str:
-        """The transformers model type: what ``modscope catalog`` groups by."""
-        return self.model_type
-
-    @property
     def kind(self) -> str:
         """dense, MoE, multimodal, multimodal MoE, encoder-decoder or speech, read from the config alone."""
         configs = [self.config, *(v for v in self.config.values() if isinstance(v, dict))]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
 from modscope.errors import OptionError
@@ -50,6 +51,7 @@ def saved_modules(module_names: Any, modules_to_save: Any) -> tuple[str, ...]:
     return tuple(saved)
 
 
+@cache
 def builds_conv(module_cls: type) -> bool:
     """Whether PEFT can wrap a convolution of this class: ``lora.layer._ConvNd.update_layer`` builds the LoRA
     factors as ``type(base_layer)(in, r, kernel_size, stride, padding, bias=False)``, which a subclass with an

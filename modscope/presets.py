@@ -205,8 +205,12 @@ def plan(
             f"PEFT refuses LoRA on {', '.join(sorted({l.leaf for l in refused}))} in {model_type} (Mamba) "
             f"models; {len(refused)} such layer(s) left out"
         )
-    step = sorted({l.leaf for l in layers if l.group == "mixer" and l.role == "dt" and l.part == "language"})
-    if preset == "all-linear" and step:
+    step = (
+        sorted({l.leaf for l in layers if l.group == "mixer" and l.role == "dt" and l.part == "language"})
+        if preset == "all-linear"
+        else []
+    )
+    if step:
         notes.append(
             f"the state-space mixers' {', '.join(step)} (step size) is left out, as the models' own fine-tuning "
             "examples do; add it with `modscope check --target-modules`"

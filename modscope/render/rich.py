@@ -293,13 +293,13 @@ def catalog_table(entries: Any) -> Table:
     table = Table(title=f"modscope catalog: {len(entries)} model(s)", title_justify="left")
     for column in ("family", "id", "kind", "size", "parameters"):
         table.add_column(column, justify="right" if column in ("size", "parameters") else "left", overflow="fold")
-    ordered = sorted(entries, key=lambda e: (e.family, e.total_params or 0, e.id.lower()))
+    ordered = sorted(entries, key=lambda e: (e.model_type, e.total_params or 0, e.id.lower()))
     for i, e in enumerate(ordered):
-        first = i == 0 or ordered[i - 1].family != e.family
-        last = i + 1 == len(ordered) or ordered[i + 1].family != e.family
+        first = i == 0 or ordered[i - 1].model_type != e.model_type
+        last = i + 1 == len(ordered) or ordered[i + 1].model_type != e.model_type
         exact = f"{e.total_params:,}" if e.total_params else "needs its own code"
         table.add_row(
-            e.family if first else "",
+            e.model_type if first else "",
             e.id,
             e.kind,
             _short_count(e.total_params),
