@@ -1,0 +1,176 @@
+"""Will it fit? The peak memory of a LoRA training step, simulated on fake tensors (``FakeTensorMode``): the
+model is built on meta, adapted by PEFT, and two training steps run on tensors that have shapes but no
+data, while a tracker counts the bytes of live storage at every op. Repeated blocks are simulated at two
+short depths and extended exactly to full depth (``depth``); what the tracker cannot see on a GPU is added
+as named terms (``device``)."""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from modscope.errors import OptionError
+from modscope.memory.depth import DepthPlan, at_depth, extend, plan_depth
+from modscope.memory.device import DeviceTerm, device_terms
+from modscope.memory.step import ATTENTION, DTYPES, OPTIMIZERS, Setup, StepResult, run_step
+from modscope.memory.track import CATEGORIES, PHASES
+
+__all__ = ["MemoryReport", "Setup", "memory"]
+
+# what the model computes its own loss from; other tasks' labels are not the inputs
+_TASKS = ("causal-lm", "image-text-to-text", "masked-lm", "seq2seq-lm")
+
+
+@dataclass(frozen=True)
+class MemoryReport:
+    """The peak of a steady-state training step (the second), in bytes, and what it is made of."""
+
+    model_id: str
+    adapter: str  # the preset (or "your config") and rank
+    setup: Setup
+    trainable_params: int
+    terms: dict[str, int]  # weights, adapters, gradients, optimizer, activations: live at the peak
+    peak_op: str  # the op at which the peak is reached
+    device: tuple[DeviceTerm, ...]
+    depths: DepthPlan | None  # the depths simulated and how they were extended
+    assumptions: tuple[str, ...]
+    seconds: float = field(default=0.0, compare=False)
+
+    @property
+    def tracked_bytes(self) -> int:
+        """Every tensor the step holds at its peak, each rounded as CUDA's caching allocator rounds it."""
+        return sum(self.terms.values())
+
+    @property
+    def peak_bytes(self) -> int:
+        """What ``torch.cuda.max_memory_allocated()`` should show: the tracked peak and the workspaces the
+        allocator holds beside it."""
+        return self.tracked_bytes + sum(t.bytes for t in self.device if t.added)
+
+    def fits(self, capacity: int) -> bool:
+        return self.peak_bytes <= capacity
+
+    def __rich__(self) -> Any:
+        from modscope.render.memory import memory_view
+
+        return memory_view(self)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        from modscope.render.rich import mimebundle
+
+        return mimebundle(self)
+
+
+def memory(
+    source: Any,
+    lora_config: Any = None,
+    *,
+    preset: str | None = None,
+    r: int = 8,
+    batch: int = 1,
+    seq: int = 512,
+    dtype: str = "bf16",
+    gradient_checkpointing: bool = False,
+    optimizer: str = "adamw",
+    attention: str = "sdpa",
+) -> MemoryReport:
+    """The peak memory of a LoRA training step of ``source`` (an id, path, config or ``Analysis``) with
+    ``lora_config`` (a ``LoraConfig``, a dict, or None for ``preset`` at rank ``r``)."""
+    from modscope.analysis import Analysis, analyze
+    from modscope.presets import DEFAULT_PRESET
+
+    started = time.perf_counter()
+    setup = Setup(batch, seq, dtype, gradient_checkpointing, optimizer, attention)
+    _check(setup)
+    analysis = source if isinstance(source, Analysis) else analyze(source)
+    if analysis.task not in _TASKS:
+        raise OptionError(
+            f"memory simulates language-model training (labels = inputs); {analysis.model_id} is built for "
+            f"{analysis.task}: choose a causal-lm, seq2seq-lm, masked-lm or image-text-to-text model"
+        )
+    if lora_config is None:
+        plan = analysis.suggest(preset or DEFAULT_PRESET)
+        config, label = plan.lora_config(r), f"{plan.preset}, r={r}"
+    else:
+        from modscope.user_config import load
+
+        config, label = load(lora_config)[0], "your config"
+    report = _simulate(analysis, config, setup)
+    return replace(report, adapter=label, seconds=time.perf_counter() - started)
+
+
+def _check(setup: Setup) -> None:
+    for name, value, allowed in (
+        ("dtype", setup.dtype, tuple(DTYPES)),
+        ("optimizer", setup.optimizer, OPTIMIZERS),
+        ("attention", setup.attention, ATTENTION),
+    ):
+        if value not in allowed:
+            raise OptionError(f"unknown {name} {value!r}: choose one of {', '.join(allowed)}")
+    for name, number in (("batch", setup.batch), ("seq", setup.seq)):
+        if not isinstance(number, int) or number < 1:
+            raise OptionError(f"{name} must be a positive integer, not {number!r}")
+
+
+def _simulate(analysis: Any, config: Any, setup: Setup) -> MemoryReport:
+    from modscope.inject import inject
+
+    base = copy.deepcopy(analysis.resolved.config)
+    base._attn_implementation = setup.attention
+    depths = plan_depth(base)
+    full = depths.depth if depths else None
+    expected = inject(analysis.fresh_model(), copy.deepcopy(config))[1][0]
+    shorts = depths.short if depths else (full,)
+    results = [_one(analysis, base if d == full else at_depth(base, d), config, setup) for d in shorts]
+    if depths and len(shorts) > 1 and extend(depths, [r.trainable for r in results]) != expected:
+        # the adapters do not repeat with the blocks (layers_to_transform, a regex naming blocks): simulate whole
+        depths, results = DepthPlan(depths.depth, (depths.depth,), depths.period), [_one(analysis, base, config, setup)]
+    plan = depths or DepthPlan(0, (0,), 1)
+    by_phase = {
+        phase: {c: extend(plan, [r.peaks[phase].by_category[c] for r in results]) for c in CATEGORIES}
+        for phase in PHASES
+    }
+    phase = max(PHASES, key=lambda p: sum(by_phase[p].values()))
+    return MemoryReport(
+        model_id=analysis.model_id,
+        adapter="",
+        setup=setup,
+        trainable_params=extend(plan, [r.trainable for r in results]),
+        terms=by_phase[phase],
+        peak_op=f"{results[-1].peaks[phase].op} ({phase})",
+        device=device_terms(base, setup),
+        depths=depths,
+        assumptions=_assumptions(analysis, setup),
+    )
+
+
+def _one(analysis: Any, config: Any, peft_config: Any, setup: Setup) -> StepResult:
+    import torch
+
+    from modscope.build import build
+    from modscope.inject import inject
+
+    model = build(config, analysis.task, trust_remote_code=analysis.resolved.trust_remote_code).model
+    model = model.to(getattr(torch, DTYPES[setup.dtype]))
+    peft_model = inject(model, copy.deepcopy(peft_config))[0]
+    if setup.gradient_checkpointing:
+        peft_model.gradient_checkpointing_enable()
+    return run_step(peft_model, setup, fake=True)
+
+
+def _assumptions(analysis: Any, setup: Setup) -> tuple[str, ...]:
+    found = [
+        f"weights in {setup.dtype}, adapters as PEFT creates them (fp32 unless the config says otherwise)",
+        f"autocast to {setup.dtype}, as Trainer with {setup.dtype}=True" if setup.dtype != "fp32" else "no autocast",
+        f"{setup.attention} attention; labels = input ids, loss computed by the model",
+        f"{'AdamW (torch, foreach)' if setup.optimizer == 'adamw' else 'SGD'}; the second step (optimizer "
+        "states exist), gradients set to None after each step",
+        "one unpadded sequence per row (padding adds a B·S·S mask)",
+    ]
+    if analysis.task == "image-text-to-text":
+        found.append("text only: no image in the batch, the vision tower's weights counted, not run")
+    if any(layer.experts for layer in analysis.layers):
+        found.append("MoE experts run as transformers' grouped_mm: memory does not depend on the routing")
+    return tuple(found)

@@ -1,0 +1,124 @@
+"""One training step as transformers' Trainer with PEFT runs it, on fake tensors (the estimate) or real CPU
+tensors (the check): the model in ``dtype``, adapters as PEFT creates them, labels = inputs, AdamW,
+``zero_grad(set_to_none=True)`` after the step. The second step is the steady state, the one measured."""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+from modscope.memory.track import PHASES, Peak, make_tracker
+
+DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+OPTIMIZERS = ("adamw", "sgd")
+ATTENTION = ("sdpa", "eager")
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What the step is made of. Every field is stated in the report."""
+
+    batch: int = 1
+    seq: int = 512
+    dtype: str = "bf16"
+    gradient_checkpointing: bool = False
+    optimizer: str = "adamw"
+    attention: str = "sdpa"
+    rounding: int = 512  # CUDA's caching allocator hands out multiples of 512 bytes
+
+
+@dataclass(frozen=True)
+class StepResult:
+    peaks: dict[str, Peak]  # by phase
+    persistent: dict[str, int]  # what stays between steps: weights, adapters, optimizer states
+    trainable: int  # parameters, as PEFT counts them
+
+
+def run_step(model: Any, setup: Setup, *, fake: bool) -> StepResult:
+    """Two steps of ``model`` (a PEFT model: meta tensors when ``fake``, real CPU tensors otherwise)."""
+    import torch
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    tracker = make_tracker(setup.rounding)
+    with contextlib.ExitStack() as stack:
+        if fake:
+            stack.enter_context(FakeTensorMode())
+            stack.enter_context(_unpacked_sequences())
+        if fake:
+            _to_fake(model)
+        for name, p in model.named_parameters(remove_duplicate=True):
+            tracker.add(p, "adapters" if p.requires_grad else "weights")
+            if p.requires_grad:
+                p.register_post_accumulate_grad_hook(lambda p: tracker.add(p.grad, "gradients"))
+        for b in model.buffers():
+            tracker.add(b, "weights")
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        optimizer = _optimizer(setup.optimizer, trainable)
+        model.train()
+        with tracker, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ids = torch.zeros((setup.batch, setup.seq), dtype=torch.long)
+            autocast = torch.autocast("cpu", dtype=getattr(torch, DTYPES[setup.dtype]), enabled=setup.dtype != "fp32")
+            for step in range(2):
+                if step == 1:
+                    for state in optimizer.state.values():
+                        for value in state.values():
+                            if isinstance(value, torch.Tensor):
+                                tracker.add(value, "optimizer")
+                    tracker.reset_peaks()
+                tracker.phase = PHASES[0]
+                with autocast:
+                    loss = model(input_ids=ids, labels=ids).loss
+                loss.backward()
+                del loss
+                tracker.phase = PHASES[1]
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+    persistent = {k: tracker.live[k] for k in ("weights", "adapters", "optimizer")}
+    return StepResult(tracker.peaks, persistent, sum(p.numel() for p in trainable))
+
+
+@contextlib.contextmanager
+def _unpacked_sequences() -> Any:
+    """transformers reads the position ids to tell packed sequences apart, and on fake tensors, whose values it
+    cannot read, assumes packing and builds a full B·S·S mask that the real step never builds. The simulated
+    batch is unpacked (one sequence per row, as the real inputs are), so say so instead of reading it."""
+    from transformers import masking_utils
+
+    saved = getattr(masking_utils, "find_packed_sequence_indices", None)
+    if saved is not None:
+        masking_utils.find_packed_sequence_indices = lambda position_ids: None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        if saved is not None:
+            masking_utils.find_packed_sequence_indices = saved  # type: ignore[assignment]
+
+
+def _optimizer(name: str, params: list[Any]) -> Any:
+    import torch
+
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=1e-4)
+    # foreach, as torch picks on CUDA (a CPU default would be the single-tensor loop)
+    return torch.optim.AdamW(params, lr=1e-4, foreach=True)
+
+
+def _to_fake(model: Any) -> None:
+    """Replace every meta parameter and buffer by a fake CPU tensor of the same shape and dtype, inside the
+    active FakeTensorMode. Shared tensors stay shared (``to_empty`` would untie tied embeddings)."""
+    import torch
+
+    fakes: dict[int, Any] = {}
+    for module in model.modules():
+        for table in (module._parameters, module._buffers):
+            for name, tensor in table.items():
+                if tensor is None:
+                    continue
+                if id(tensor) not in fakes:
+                    empty = torch.empty(tensor.shape, dtype=tensor.dtype, device="cpu")
+                    is_param = isinstance(tensor, torch.nn.Parameter)
+                    fakes[id(tensor)] = torch.nn.Parameter(empty, tensor.requires_grad) if is_param else empty
+                table[name] = fakes[id(tensor)]
