@@ -6,6 +6,7 @@ Public API (heavy imports are deferred until first use)::
     s = a.suggest("all-linear")
     s.target_modules, s.trainable_params(8), s.lora_config(r=16)
     modscope.verify(a, "all-linear", r=8)
+    modscope.memory(a, preset="all-linear", r=8, batch=4, seq=2048, gpu="24GiB")
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ __all__ = [
     "BuildError",
     "ConfigError",
     "CountReport",
+    "MemoryReport",
     "MissingExtraError",
     "ModelNotFoundError",
     "ModscopeError",
@@ -38,6 +40,7 @@ __all__ = [
     "VerifyReport",
     "analyze",
     "count",
+    "memory",
     "verify",
 ]
 
@@ -49,6 +52,8 @@ _LAZY = {
     "count": "modscope.check",
     "CountReport": "modscope.check",
     "VerifyReport": "modscope.inject",
+    "memory": "modscope.memory",
+    "MemoryReport": "modscope.memory",
 }
 
 

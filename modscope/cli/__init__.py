@@ -1,4 +1,4 @@
-"""The command line: ``modscope show|check|export|scan|catalog``, one module per command (its parser and a ``run``
+"""The command line: ``modscope show|check|export|memory|scan|catalog``, one module per command (its parser and a ``run``
 that calls the API and a renderer). Bad input -> one line on stderr, exit 2."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ import gc
 import sys
 from collections.abc import Iterator, Sequence
 
-from modscope.cli import catalog, check, export, scan, show
+from modscope.cli import catalog, check, export, memory, scan, show
 from modscope.errors import ModscopeError
 
-COMMANDS = (show, check, export, scan, catalog)
-HEAVY = {"show", "check", "export"}  # one model's work each: collector paused, transformers' log lines silenced
+COMMANDS = (show, check, export, memory, scan, catalog)
+HEAVY = {"show", "check", "export", "memory"}  # one model's work each: collector paused, transformers' log lines silenced
 
 
 class _Parser(argparse.ArgumentParser):

@@ -7,17 +7,20 @@ as named terms (``device``)."""
 from __future__ import annotations
 
 import copy
+import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from modscope.errors import OptionError
+from modscope.errors import BuildError, OptionError, first_line
 from modscope.memory.depth import DepthPlan, at_depth, extend, plan_depth
 from modscope.memory.device import DeviceTerm, device_terms
+from modscope.memory.fit import CONTEXT, Fit, capacity, largest
 from modscope.memory.step import ATTENTION, DTYPES, OPTIMIZERS, Setup, StepResult, run_step
 from modscope.memory.track import CATEGORIES, PHASES
 
-__all__ = ["MemoryReport", "Setup", "memory"]
+__all__ = ["Fit", "MemoryReport", "Setup", "memory"]
 
 # what the model computes its own loss from; other tasks' labels are not the inputs
 _TASKS = ("causal-lm", "image-text-to-text", "masked-lm", "seq2seq-lm")
@@ -36,6 +39,7 @@ class MemoryReport:
     device: tuple[DeviceTerm, ...]
     depths: DepthPlan | None  # the depths simulated and how they were extended
     assumptions: tuple[str, ...]
+    fit: Fit | None = None  # with a GPU: does it fit, and the largest batch (or sequence length) that does
     seconds: float = field(default=0.0, compare=False)
 
     @property
@@ -74,16 +78,24 @@ def memory(
     dtype: str = "bf16",
     gradient_checkpointing: bool = False,
     optimizer: str = "adamw",
-    attention: str = "sdpa",
+    attention: str | None = None,
+    gpu: str | None = None,
+    search: str = "batch",
+    progress: Callable[[str], None] | None = None,
 ) -> MemoryReport:
     """The peak memory of a LoRA training step of ``source`` (an id, path, config or ``Analysis``) with
-    ``lora_config`` (a ``LoraConfig``, a dict, or None for ``preset`` at rank ``r``)."""
+    ``lora_config`` (a ``LoraConfig``, a dict, or None for ``preset`` at rank ``r``). With ``gpu`` (a size
+    such as ``"24GiB"`` or a name such as ``"a100"``): whether it fits, and the largest ``search`` ("batch"
+    or "seq") that does. ``progress`` is told what is being simulated."""
     from modscope.analysis import Analysis, analyze
     from modscope.presets import DEFAULT_PRESET
 
     started = time.perf_counter()
     setup = Setup(batch, seq, dtype, gradient_checkpointing, optimizer, attention)
     _check(setup)
+    if search not in ("batch", "seq"):
+        raise OptionError(f"search must be 'batch' or 'seq', not {search!r}")
+    gpu_label, gpu_bytes = capacity(gpu) if gpu is not None else ("", 0)
     analysis = source if isinstance(source, Analysis) else analyze(source)
     if analysis.task not in _TASKS:
         raise OptionError(
@@ -97,15 +109,48 @@ def memory(
         from modscope.user_config import load
 
         config, label = load(lora_config)[0], "your config"
-    report = _simulate(analysis, config, setup)
-    return replace(report, adapter=label, seconds=time.perf_counter() - started)
+    if attention is None:  # what transformers picks when the user does not say
+        setup = replace(setup, attention="sdpa" if getattr(analysis.model(), "_supports_sdpa", False) else "eager")
+    say = progress or (lambda _: None)
+    say(f"simulating {analysis.model_id}: {setup.batch} × {setup.seq} tokens")
+    expected = _inject_count(analysis, config)
+    report = replace(_simulate(analysis, config, setup, expected), adapter=label)
+    if gpu is not None:
+        report = replace(report, fit=_fit(report, analysis, config, expected, gpu_label, gpu_bytes, search, say))
+    return replace(report, seconds=time.perf_counter() - started)
+
+
+def _inject_count(analysis: Any, config: Any) -> int:
+    """PEFT's count on the full model: what the depth extension must reproduce."""
+    from modscope.inject import inject
+
+    return int(inject(analysis.fresh_model(), copy.deepcopy(config))[1][0])
+
+
+def _fit(
+    report: MemoryReport, analysis: Any, config: Any, expected: int, label: str, cap: int, over: str, say: Any
+) -> Fit:
+    @functools.cache
+    def needed(n: int) -> int:
+        if n == getattr(report.setup, over):
+            return report.peak_bytes + CONTEXT
+        say(f"{label}: trying {over} {n}")
+        setup = replace(report.setup, batch=n) if over == "batch" else replace(report.setup, seq=n)
+        return _simulate(analysis, config, setup, expected).peak_bytes + CONTEXT
+
+    now = getattr(report.setup, over)
+    step = max(needed(now + 1) - needed(now), 1)
+    guess = max(now + (cap - needed(now)) // step, 1)
+    limit = 1 << 20 if over == "batch" else 1 << 24
+    best = largest(lambda n: needed(n) <= cap, now, min(guess, limit), limit)
+    return Fit(label, cap, report.peak_bytes + CONTEXT, best, over)
 
 
 def _check(setup: Setup) -> None:
     for name, value, allowed in (
         ("dtype", setup.dtype, tuple(DTYPES)),
         ("optimizer", setup.optimizer, OPTIMIZERS),
-        ("attention", setup.attention, ATTENTION),
+        ("attention", setup.attention or ATTENTION[0], ATTENTION),
     ):
         if value not in allowed:
             raise OptionError(f"unknown {name} {value!r}: choose one of {', '.join(allowed)}")
@@ -114,17 +159,17 @@ def _check(setup: Setup) -> None:
             raise OptionError(f"{name} must be a positive integer, not {number!r}")
 
 
-def _simulate(analysis: Any, config: Any, setup: Setup) -> MemoryReport:
-    from modscope.inject import inject
-
+def _simulate(analysis: Any, config: Any, setup: Setup, expected: int) -> MemoryReport:
     base = copy.deepcopy(analysis.resolved.config)
     base._attn_implementation = setup.attention
-    depths = plan_depth(base)
-    full = depths.depth if depths else None
-    expected = inject(analysis.fresh_model(), copy.deepcopy(config))[1][0]
-    shorts = depths.short if depths else (full,)
-    results = [_one(analysis, base if d == full else at_depth(base, d), config, setup) for d in shorts]
-    if depths and len(shorts) > 1 and extend(depths, [r.trainable for r in results]) != expected:
+    # adapters on some blocks only do not repeat with the blocks: simulate whole
+    repeats = not (getattr(config, "layers_to_transform", None) or getattr(config, "layers_pattern", None))
+    depths = plan_depth(base) if repeats else None
+    if depths is None or len(depths.short) == 1:
+        results = [_one(analysis, base, config, setup)]
+    else:
+        results = [_one(analysis, at_depth(base, d), config, setup) for d in depths.short]
+    if depths and len(results) > 1 and extend(depths, [r.trainable for r in results]) != expected:
         # the adapters do not repeat with the blocks (layers_to_transform, a regex naming blocks): simulate whole
         depths, results = DepthPlan(depths.depth, (depths.depth,), depths.period), [_one(analysis, base, config, setup)]
     plan = depths or DepthPlan(0, (0,), 1)
@@ -157,7 +202,11 @@ def _one(analysis: Any, config: Any, peft_config: Any, setup: Setup) -> StepResu
     peft_model = inject(model, copy.deepcopy(peft_config))[0]
     if setup.gradient_checkpointing:
         peft_model.gradient_checkpointing_enable()
-    return run_step(peft_model, setup, fake=True)
+    try:
+        return run_step(peft_model, setup, fake=True)
+    except (RuntimeError, ValueError, TypeError, NotImplementedError) as exc:
+        hint = "; transformers' grouped_mm experts need bf16: try --dtype bf16" if "BF16" in str(exc) else ""
+        raise BuildError(f"the training step of {analysis.model_type} failed: {first_line(exc)}{hint}") from None
 
 
 def _assumptions(analysis: Any, setup: Setup) -> tuple[str, ...]:

@@ -6,6 +6,7 @@ full-depth simulations; ``memory`` checks the extended trainable count against P
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +37,7 @@ def _owner(config: Any) -> tuple[Any, str] | None:
 def _is_index_list(values: list[Any], depth: int) -> bool:
     """Llama 4's ``moe_layers``: the indices of the layers that have something, not a value per layer."""
     ints = all(isinstance(v, int) and not isinstance(v, bool) for v in values)
-    return ints and all(0 <= a < b < depth for a, b in zip(values, values[1:])) and bool(values)
+    return ints and all(0 <= a < b < depth for a, b in itertools.pairwise(values)) and bool(values)
 
 
 def _lists(owner: Any, depth: int) -> dict[str, list[Any]]:

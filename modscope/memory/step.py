@@ -25,7 +25,7 @@ class Setup:
     dtype: str = "bf16"
     gradient_checkpointing: bool = False
     optimizer: str = "adamw"
-    attention: str = "sdpa"
+    attention: str | None = None  # transformers' default for the model (sdpa where it has it, else eager)
     rounding: int = 512  # CUDA's caching allocator hands out multiples of 512 bytes
 
 
@@ -48,7 +48,7 @@ def run_step(model: Any, setup: Setup, *, fake: bool) -> StepResult:
             stack.enter_context(_unpacked_sequences())
         if fake:
             _to_fake(model)
-        for name, p in model.named_parameters(remove_duplicate=True):
+        for p in model.parameters():
             tracker.add(p, "adapters" if p.requires_grad else "weights")
             if p.requires_grad:
                 p.register_post_accumulate_grad_hook(lambda p: tracker.add(p.grad, "gradients"))
@@ -71,9 +71,10 @@ def run_step(model: Any, setup: Setup, *, fake: bool) -> StepResult:
                 tracker.phase = PHASES[0]
                 with autocast:
                     loss = model(input_ids=ids, labels=ids).loss
+                tracker.phase = PHASES[1]
                 loss.backward()
                 del loss
-                tracker.phase = PHASES[1]
+                tracker.phase = PHASES[2]
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
     persistent = {k: tracker.live[k] for k in ("weights", "adapters", "optimizer")}
@@ -89,12 +90,12 @@ def _unpacked_sequences() -> Any:
 
     saved = getattr(masking_utils, "find_packed_sequence_indices", None)
     if saved is not None:
-        masking_utils.find_packed_sequence_indices = lambda position_ids: None  # type: ignore[assignment]
+        masking_utils.find_packed_sequence_indices = lambda position_ids: None
     try:
         yield
     finally:
         if saved is not None:
-            masking_utils.find_packed_sequence_indices = saved  # type: ignore[assignment]
+            masking_utils.find_packed_sequence_indices = saved
 
 
 def _optimizer(name: str, params: list[Any]) -> Any:

@@ -6,13 +6,14 @@ runs the simulation (fake tensors) and the validation (real CPU tensors): the te
 
 from __future__ import annotations
 
+import functools
 import weakref
 from dataclasses import dataclass
 from typing import Any
 
 CATEGORIES = ("weights", "adapters", "gradients", "optimizer", "activations")
 # each phase's peak grows linearly with depth; which phase holds the step's peak can change with depth
-PHASES = ("forward and backward", "optimizer step")
+PHASES = ("forward", "backward", "optimizer step")
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def make_tracker(rounding: int = 1) -> Any:
                     self._move(key, category)
                 return
             size = _storage_bytes(storage.nbytes(), rounding)
-            self.storages[key] = (weakref.ref(storage, lambda _, key=key: self._free(key)), size, category)
+            self.storages[key] = (weakref.ref(storage, functools.partial(self._free, key)), size, category)
             self.live[category] += size
 
         def _move(self, key: int, category: str) -> None:
@@ -58,7 +59,7 @@ def make_tracker(rounding: int = 1) -> Any:
             self.live[category] += size
             self.storages[key] = (ref, size, category)
 
-        def _free(self, key: int) -> None:
+        def _free(self, key: int, _ref: Any = None) -> None:
             entry = self.storages.pop(key, None)
             if entry is not None:
                 self.live[entry[2]] -= entry[1]
