@@ -9,81 +9,24 @@ them with one.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from modscope.advice import nothing_matched, refusals, warnings_for
+from modscope.counts import AdaptedLayer, CountReport, bias_params, copy_params, role_totals
 from modscope.errors import OptionError, first_line
-from modscope.formulas import lora_params, percent
+from modscope.formulas import lora_params
+from modscope.methods import LORA_TYPES
 from modscope.peft_rules import SEQ_CLS_HEADS, all_linear, matches, saved_modules
-from modscope.roles import ROLE_ORDER, Layer
+from modscope.roles import Layer
 from modscope.user_config import load
 
 _TASK_OF_TYPE = {"SEQ_CLS": "sequence-classification", "CAUSAL_LM": "causal-lm", "SEQ_2_SEQ_LM": "seq2seq-lm"}
 
 
-@dataclass(frozen=True)
-class AdaptedLayer:
-    layer: Layer
-    r: int
-    params: int  # trainable adapter parameters on this layer (DoRA magnitude and AdaLoRA's lora_E included)
-    frozen: int = 0  # adapter parameters PEFT adds frozen: AdaLoRA's ranknum scalar (in total, not trainable)
-
-
-@dataclass(frozen=True)
-class RoleTotal:
-    part: str
-    group: str
-    role: str
-    layers: int
-    ranks: tuple[int, ...]
-    params: int
-
-
-@dataclass(frozen=True)
-class CountReport:
-    """What a LoraConfig adapts on a model and what PEFT will count, with plain-words warnings."""
-
-    model_id: str
-    method: str  # LoRA | AdaLoRA
-    target_modules: tuple[str, ...] | str | None  # as PEFT matches them (after its own rewrites)
-    target_parameters: tuple[str, ...]
-    rows: tuple[AdaptedLayer, ...]
-    roles: tuple[RoleTotal, ...]
-    adapter_params: int
-    bias: str
-    bias_params: int
-    saved_modules: tuple[str, ...]  # modules_to_save (and SEQ_CLS heads) PEFT copies
-    saved_params: int
-    base_params: int
-    trainable: int
-    total: int
-    warnings: tuple[str, ...] = ()
-    problems: tuple[str, ...] = ()  # what PEFT would refuse outright
-    config: Any = field(default=None, repr=False, compare=False)  # the PEFT config as given
-    analysis: Any = field(default=None, repr=False, compare=False)
-
-    @property
-    def trainable_percent(self) -> float:
-        return percent(self.trainable, self.total)
-
-    @property
-    def wrapped(self) -> frozenset[str]:
-        return frozenset(row.layer.name for row in self.rows)
-
-    def __rich__(self) -> Any:
-        from modscope.render.rich import check_table
-
-        return check_table(self)
-
-    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
-        from modscope.render.rich import mimebundle
-
-        return mimebundle(self)
-
-
 def count(source: Any, lora_config: Any, *, task: str | None = None) -> CountReport:
-    """Which layers ``lora_config`` adapts on ``source`` and how many parameters PEFT will train."""
+    """Which layers ``lora_config`` adapts on ``source`` and how many parameters PEFT will train. ``lora_config``
+    may be any PEFT config (or dict with its ``peft_type``) of a method modscope counts (``modscope.methods``)."""
     from modscope.analysis import Analysis, analyze
 
     config, notes = load(lora_config)
@@ -92,6 +35,10 @@ def count(source: Any, lora_config: Any, *, task: str | None = None) -> CountRep
         analysis = source
     else:
         analysis = analyze(source, task=task or _TASK_OF_TYPE.get(task_type))
+    if config.peft_type not in LORA_TYPES:  # IA3, LoHa, OFT, prompt tuning, …
+        from modscope.methods.counting import count_method
+
+        return count_method(analysis, config, task_type, notes)
     if not config.layer_replication:
         return _count(analysis, config, task_type, notes)
     # PEFT repeats blocks before it adapts them: count on that model, verify on the original (PEFT replicates it)
@@ -193,10 +140,10 @@ def _count(analysis: Any, original: Any, task_type: str, notes: list[str]) -> Co
     if not rows and not problems:
         raise OptionError(nothing_matched(analysis, config))
     saved = saved_modules(analysis.module_names, config.modules_to_save)
-    saved_params = sum(_copy_params(analysis, m) for m in saved)
-    bias_params, bias_count = _bias_params(analysis, config.bias, rows, saved)
+    saved_params = sum(copy_params(analysis, m) for m in saved)
+    biases, bias_count = bias_params(analysis, config.bias, rows, saved)
     adapter = sum(row.params for row in rows)
-    warnings += warnings_for(analysis, original, config, rows, excluded, saved, saved_params, bias_count, bias_params)
+    warnings += warnings_for(analysis, original, config, rows, excluded, saved, saved_params, bias_count, biases)
     problems += refusals(config, rows, analysis.model_type, analysis.peft_refusal)
     return CountReport(
         model_id=analysis.model_id,
@@ -204,14 +151,14 @@ def _count(analysis: Any, original: Any, task_type: str, notes: list[str]) -> Co
         target_modules=targets if isinstance(targets, str) or targets is None else tuple(sorted(targets)),
         target_parameters=tuple(sorted(config.target_parameters or ())),
         rows=rows,
-        roles=_role_totals(rows),
+        roles=role_totals(rows),
         adapter_params=adapter,
         bias=config.bias,
-        bias_params=bias_params,
+        bias_params=biases,
         saved_modules=saved,
         saved_params=saved_params,
         base_params=analysis.total_params,
-        trainable=adapter + bias_params + saved_params,
+        trainable=adapter + biases + saved_params,
         total=analysis.total_params + adapter + sum(row.frozen for row in rows) + saved_params,
         warnings=tuple(warnings),
         problems=tuple(problems),
@@ -253,45 +200,14 @@ def _row(layer: Layer, config: Any, ada: bool) -> AdaptedLayer:
     return AdaptedLayer(layer, r, lora_params(layer, r) + dora)
 
 
-def _copy_params(analysis: Any, module: str) -> int:
-    """Size of the deep copy modules_to_save trains: the module's tensors, each once."""
-    return sum(p.numel() for p in analysis.model().get_submodule(module).parameters())
-
-
-def _bias_params(analysis: Any, bias: str, rows: tuple[AdaptedLayer, ...], saved: tuple[str, ...]) -> tuple[int, int]:
-    """(parameters, tensors) of the biases ``bias`` makes trainable; modules_to_save originals stay frozen."""
-    if bias == "none":
-        return 0, 0
-    model = analysis.model()
-    if bias == "all":  # named_parameters() yields a tied bias once, under its first name
-        found = {name: p for name, p in model.named_parameters() if name == "bias" or name.endswith(".bias")}
-    else:  # lora_only: the biases of the wrapped layers
-        found = {}
-        for row in rows:
-            b = getattr(model.get_submodule(row.layer.module), "bias", None)
-            if b is not None and all(b is not p for p in found.values()):
-                found[f"{row.layer.module}.bias"] = b
-    kept = [p for name, p in found.items() if not any(name.startswith(s + ".") for s in saved)]
-    return sum(p.numel() for p in kept), len(kept)
-
-
-def _role_totals(rows: tuple[AdaptedLayer, ...]) -> tuple[RoleTotal, ...]:
-    groups: dict[tuple[str, str, str], list[AdaptedLayer]] = {}
-    for row in rows:
-        groups.setdefault((row.layer.part, row.layer.group, row.layer.role), []).append(row)
-    ordered = sorted(
-        groups.items(), key=lambda kv: (kv[0][0] != "language", kv[0][0], kv[0][1], ROLE_ORDER.index(kv[0][2]))
-    )
-    return tuple(
-        RoleTotal(part, group, role, len(rs), tuple(sorted({r.r for r in rs})), sum(r.params for r in rs))
-        for (part, group, role), rs in ordered
-    )
-
-
 def verify_count(report: CountReport) -> Any:
     """Inject the report's config with PEFT on a fresh meta model; a VerifyReport against the prediction."""
     from modscope.inject import compare
 
+    if report.method not in ("LoRA", "AdaLoRA"):
+        from modscope.methods.counting import verify_method
+
+        return verify_method(report)
     config = copy.deepcopy(report.config)
     r = config.init_r if report.method == "AdaLoRA" else config.r
     if config.layer_replication:

@@ -26,6 +26,7 @@ Nothing else differs there: DoRA magnitudes, modules_to_save copies of tied head
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -58,9 +59,10 @@ class VerifyReport:
     def summary(self) -> str:
         if self.match:
             share = 100 * (self.peft or 0) / self.peft_all if self.peft_all else 0.0
+            at = f"at r={self.r}, '{self.preset}' preset" if self.r else self.preset  # r=0: a method without r
             return (
                 f"verified with PEFT {self.peft_version}: {self.peft:,} trainable of {self.peft_all:,} "
-                f"({share:.4f}%) at r={self.r}, '{self.preset}' preset, same layers wrapped"
+                f"({share:.4f}%) {at}, same layers wrapped"
             )
         if self.error:
             return f"PEFT {self.peft_version} refused this config: {self.error}"
@@ -71,17 +73,20 @@ class VerifyReport:
             parts.append(f"{len(self.missing)} predicted layer(s) not wrapped, e.g. {self.missing[0]}")
         if self.extra:
             parts.append(f"{len(self.extra)} extra layer(s) wrapped, e.g. {self.extra[0]}")
-        return f"MISMATCH with PEFT {self.peft_version} at r={self.r} ({self.preset}): " + "; ".join(parts)
+        at = f"at r={self.r} ({self.preset})" if self.r else f"({self.preset})"
+        return f"MISMATCH with PEFT {self.peft_version} {at}: " + "; ".join(parts)
 
 
 def wrapped_layers(peft_model: Any) -> set[str]:
-    """Names of what PEFT wrapped: module paths, and ``module.parameter`` for parameter targets."""
-    from peft.tuners.lora import LoraLayer
-
+    """Names of what PEFT wrapped: module paths, and ``module.parameter`` for parameter targets. The layers of
+    the method's own tuner (LoRA's, IA3's, …); none for prompt methods, which wrap no layer."""
+    tuner_layer = getattr(peft_model.base_model, "tuner_layer_cls", None)
+    if tuner_layer is None:
+        return set()
     prefix = "base_model.model."
     names = set()
     for name, module in peft_model.named_modules():
-        if not isinstance(module, LoraLayer):
+        if not isinstance(module, tuner_layer):
             continue
         path = name[len(prefix) :] if name.startswith(prefix) else name
         path = path.replace(".base_layer", "")
@@ -95,8 +100,10 @@ def inject(model: Any, peft_config: Any) -> tuple[Any, tuple[int, int]]:
     from peft import get_peft_model
     from transformers.initialization import no_init_weights
 
-    # meta tensors hold no values: transformers' own switch skips the init calls (a third of the time)
-    with warnings.catch_warnings(), no_init_weights():
+    # meta tensors hold no values: transformers' own switch skips the init calls (a third of the time); only for
+    # LoRA, as other methods use what an init returns (VeRA: ``nn.init.zeros_(…).fill_(…)``), which it makes None
+    skip_init = no_init_weights() if peft_config.peft_type in ("LORA", "ADALORA") else contextlib.nullcontext()
+    with warnings.catch_warnings(), skip_init:
         warnings.simplefilter("ignore")
         peft_model = get_peft_model(model, peft_config, low_cpu_mem_usage=True)
     _as_on_real_tensors(peft_model)

@@ -1,5 +1,6 @@
-"""A user's own PEFT config, from a ``peft.LoraConfig``/``AdaLoraConfig`` or the fields of a saved
-adapter_config.json, loaded the way PEFT loads a saved adapter; what loading it says, in plain words."""
+"""A user's own PEFT config, from a ``peft.LoraConfig``/``AdaLoraConfig`` (or another method's config) or the
+fields of a saved adapter_config.json, loaded the way PEFT loads a saved adapter; what loading it says, in plain
+words."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import copy
 from typing import Any
 
 from modscope.errors import OptionError, first_line
+from modscope.methods import METHODS, counted, refusal
 from modscope.peft_rules import CHECKED_FIELDS, check_values
 
 
@@ -23,15 +25,21 @@ def load(lora_config: Any) -> tuple[Any, list[str]]:
     from peft.config import _check_and_remove_unused_kwargs
 
     notes: list[str] = []
+    config: Any
     if isinstance(lora_config, (LoraConfig, AdaLoraConfig)):
         config = copy.deepcopy(lora_config)
         check_values(
             {f: getattr(config, f) for f in CHECKED_FIELDS if hasattr(config, f)}, isinstance(config, AdaLoraConfig)
         )
+    elif isinstance(lora_config, PeftConfig):
+        if not counted(lora_config.peft_type):
+            raise OptionError(refusal(str(getattr(lora_config.peft_type, "value", lora_config.peft_type))))
+        config = copy.deepcopy(lora_config)
     elif isinstance(lora_config, dict):
         values = dict(lora_config)
         cls = _config_class(values.setdefault("peft_type", "LORA"))
-        check_values(values, cls is AdaLoraConfig)
+        if cls in (LoraConfig, AdaLoraConfig):
+            check_values(values, cls is AdaLoraConfig)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
@@ -51,7 +59,10 @@ def load(lora_config: Any) -> tuple[Any, list[str]]:
             elif issubclass(warning.category, (UserWarning, FutureWarning)):
                 notes.append(f"PEFT says: {first_line(warning.message)}")
     else:
-        raise OptionError(f"expected a peft.LoraConfig or a dict of its fields, not {type(lora_config).__name__}")
+        raise OptionError(
+            f"expected a PEFT config (LoraConfig, IA3Config, …) or a dict of its fields, "
+            f"not {type(lora_config).__name__}"
+        )
     if config.inference_mode:  # save_pretrained writes true; training resumes with is_trainable=True
         config.inference_mode = False
         notes.append(
@@ -89,12 +100,12 @@ def _config_class(peft_type: Any) -> Any:
     from peft import AdaLoraConfig, LoraConfig
     from peft.mapping import PEFT_TYPE_TO_CONFIG_MAPPING as classes
 
-    checked = "modscope checks LORA and ADALORA configs"
+    checked = "modscope counts " + ", ".join(METHODS.values())
     if not isinstance(peft_type, str) or peft_type not in classes:
         spelled = [t.value for t in classes if str(peft_type).upper().rpartition(".")[2] == t.value]
         fix = f"write peft_type {spelled[0]!r}" if spelled else checked
         raise OptionError(f"peft_type {peft_type!r} is not one PEFT {peft.__version__} knows: {fix}")
     cls = next(c for t, c in classes.items() if t == peft_type)  # PeftType is a str enum
-    if cls not in (LoraConfig, AdaLoraConfig):
-        raise OptionError(f"peft_type {peft_type!r} is a PEFT method modscope does not check yet: {checked}")
+    if cls not in (LoraConfig, AdaLoraConfig) and not counted(peft_type):
+        raise OptionError(refusal(peft_type))
     return cls

@@ -68,6 +68,30 @@ CELLS = [
         "report = modscope.count('facebook/opt-6.7b', peft.LoraConfig(r=16, target_modules=['q_proj', 'v_proj']))\n"
         "check = verify_count(report)\nassert check.match, check.summary\nprint(check.summary)\nreport",
     ),
+    (
+        "markdown",
+        "## Other PEFT methods on the same model\n\nThe same attention and MLP layers of Qwen2-0.5B, trained with "
+        "LoRA, DoRA, VeRA, IA3 and OFT: each count comes from the method's own shapes in PEFT (IA3: one vector per "
+        "layer, of `in_features` on the feed-forward `down_proj`; VeRA: `out_features + r`, its shared random "
+        "projections being frozen buffers; OFT: blocks of `oft_block_size`), and each is proven with one PEFT "
+        "injection. `modscope show MODEL --method oft` prints one method's table across its size and its config.",
+    ),
+    (
+        "code",
+        "targets = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']\n"
+        "configs = {\n"
+        "    'LoRA r=8': peft.LoraConfig(r=8, target_modules=targets),\n"
+        "    'DoRA r=8': peft.LoraConfig(r=8, target_modules=targets, use_dora=True),\n"
+        "    'VeRA r=256': peft.VeraConfig(r=256, target_modules=targets),\n"
+        "    'IA3': peft.IA3Config(target_modules=targets, feedforward_modules=['down_proj']),\n"
+        "    'OFT block 32': peft.OFTConfig(oft_block_size=32, target_modules=targets),\n"
+        "}\n"
+        "for name, config in configs.items():\n"
+        "    report = modscope.count(a, config)\n"
+        "    check = verify_count(report)\n"
+        "    assert check.match and check.peft_all == report.total, check.summary\n"
+        "    print(f'{name:>13}: {report.trainable:>10,} trainable ({report.trainable_percent:.4f}%), PEFT agrees')",
+    ),
 ]
 
 

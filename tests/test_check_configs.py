@@ -151,7 +151,7 @@ BAD_FIELDS = {
     "layer_replication": (dict(layer_replication=[0, 2]), "layer_replication must be a list of [start, end)"),
     "peft_type unknown": (dict(peft_type="FOO"), "peft_type 'FOO' is not one PEFT"),
     "peft_type case": (dict(peft_type="lora"), "write peft_type 'LORA'"),
-    "peft_type not checked": (dict(peft_type="LOHA"), "modscope checks LORA and ADALORA"),
+    "peft_type not counted": (dict(peft_type="VBLORA"), "modscope does not count PEFT's VBLORA adapters"),
     "peft refuses": (dict(layers_pattern="layers"), "PEFT 0."),
     "adalora init_r": (dict(peft_type="ADALORA", init_r=-1, total_step=10), "init_r must be a positive integer"),
     "lora_bias": (dict(lora_bias=True), "lora_bias adds a trainable bias"),
@@ -230,13 +230,14 @@ def test_missing_config_file(tiny_dir, tmp_path, capsys):
     one_line_exit_2(capsys, ["check", tiny_dir, "--config", str(tmp_path)], "adapter_config.json", "No such file")
 
 
-def test_peft_types_from_saved_files(tiny_dir, capsys):
-    one_line_exit_2(
-        capsys,
-        ["check", tiny_dir, "--config", str(FIXTURES / "peft-0.10-ia3-t5")],
-        "'IA3' is a PEFT method modscope does not check yet",
-        "LORA and ADALORA",
-    )
+def test_peft_types_from_saved_files(tiny_dir, tmp_path, capsys):
+    """A saved IA3 adapter (PEFT 0.10, flan-t5) counts on a T5 as PEFT counts it (exit 0: verified); a method
+    modscope does not count is refused in one line, with the reason."""
+    tiny_config("t5").save_pretrained(tmp_path)
+    assert main(["check", str(tmp_path), "--config", str(FIXTURES / "peft-0.10-ia3-t5")]) == 0
+    assert "verified" in capsys.readouterr().out
+    (tmp_path / "adapter_config.json").write_text(json.dumps(dict(peft_type="SHIRA", target_modules=["q_proj"])))
+    one_line_exit_2(capsys, ["check", tiny_dir, "--config", str(tmp_path)], "SHIRA", "real weights")
     one_line_exit_2(
         capsys,
         ["check", tiny_dir, "--config", str(FIXTURES / "peft-0.6-adalora-no-total-step")],

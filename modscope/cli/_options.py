@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
+
+from modscope.errors import OptionError
 
 MODEL_HELP = "Hugging Face id, local directory, or config.json path"
 TARGETS_HELP = "leaf names or paths; one value with regex characters is a regex (PEFT fullmatches it)"
@@ -14,6 +17,22 @@ def target_names(values: list[str] | None) -> list[str] | str | None:
     if values and len(values) == 1 and any(c in _REGEX_CHARS for c in values[0]):
         return values[0]
     return values
+
+
+def fields(pairs: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs as config fields; a VALUE that is not JSON is a string (``bias=all``)."""
+    import json
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise OptionError(f"--set takes KEY=VALUE, not {pair!r} (e.g. --set feedforward_modules='[\"down_proj\"]')")
+        try:
+            out[key] = json.loads(text)
+        except ValueError:
+            out[key] = text
+    return out
 
 
 def rank(text: str) -> int:

@@ -7,8 +7,9 @@ import argparse
 import json
 from typing import Any
 
-from modscope.cli._options import MODEL_HELP, TARGETS_HELP, console, rank, target_names
+from modscope.cli._options import MODEL_HELP, TARGETS_HELP, console, fields, rank, target_names
 from modscope.errors import OptionError
+from modscope.methods import LORA_TYPES, METHODS
 
 NAME = "check"
 
@@ -16,7 +17,9 @@ NAME = "check"
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     from modscope.build import TASKS
 
-    check = subparsers.add_parser(NAME, help="check your own LoraConfig: what it adapts and what it trains")
+    check = subparsers.add_parser(
+        NAME, help="check your own PEFT config (LoRA, IA3, OFT, …): what it adapts and what it trains"
+    )
     check.add_argument("model", help=MODEL_HELP)
     check.add_argument(
         "--config", metavar="FILE", help="adapter_config.json (or its adapter directory), or a LoraConfig as JSON/YAML"
@@ -31,6 +34,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     check.add_argument("--rank-pattern", metavar="JSON", help="per-layer ranks, e.g. '{\"down_proj\": 16}'")
     check.add_argument("--layers-to-transform", nargs="+", type=int, metavar="I", help="only these block indices")
     check.add_argument("--exclude-modules", nargs="+", metavar="NAME", help="names (or one regex) to leave out")
+    check.add_argument("--method", choices=list(METHODS), help="the PEFT method, if not LoRA (or --config's peft_type)")
+    check.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="other config fields (VALUE as JSON)")
     check.add_argument("--task", choices=list(TASKS), help="build for this task instead of config.architectures")
     check.add_argument("--no-verify", action="store_true", help="skip the real PEFT injection")
     check.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
@@ -49,11 +54,14 @@ def lora_values(args: argparse.Namespace) -> dict[str, Any]:
             raise OptionError(
                 f"--rank-pattern must be JSON such as '{{\"down_proj\": 16}}', not {args.rank_pattern!r}"
             ) from None
+    if args.method:
+        values["peft_type"] = METHODS[args.method]
+    lora = values.get("peft_type", "LORA") in LORA_TYPES
     options = {
         "target_modules": target_names(args.target_modules),
         "target_parameters": args.target_parameters,
         "r": args.r,
-        "lora_alpha": args.alpha,
+        "lora_alpha" if lora else "alpha": args.alpha,
         "bias": args.bias,
         "modules_to_save": args.modules_to_save,
         "use_dora": args.dora or None,
@@ -61,7 +69,10 @@ def lora_values(args: argparse.Namespace) -> dict[str, Any]:
         "exclude_modules": target_names(args.exclude_modules),
     }
     values.update({k: v for k, v in options.items() if v is not None})
-    if not values.get("target_modules") and not values.get("target_parameters"):
+    values.update(fields(args.set))
+    if values.get("peft_type") == "OFT" and not args.config:  # PEFT takes a saved config without it as pre-0.14
+        values.setdefault("oft_block_size", 0 if values.get("r") else 32)
+    if lora and not values.get("target_modules") and not values.get("target_parameters"):
         raise OptionError("name what to adapt: --target-modules, --target-parameters or --config FILE")
     return values
 

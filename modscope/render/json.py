@@ -70,7 +70,7 @@ def show_document(
 def check_document(report: Any, verification: Any = None) -> dict[str, Any]:
     """`modscope check --json`, in the shape of ``modscope/schemas/check.schema.json``."""
     targets = report.target_modules
-    return {
+    document: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "model": report.model_id,
         "method": report.method,
@@ -105,6 +105,11 @@ def check_document(report: Any, verification: Any = None) -> dict[str, Any]:
         "problems": list(report.problems),
         "verification": None if verification is None else {**asdict(verification), "match": verification.match},
     }
+    if report.method not in ("LoRA", "AdaLoRA"):  # what other methods count by, and train beside the layers
+        document.update(knob=report.knob, others=[asdict(o) for o in report.others])
+        for entry, row in zip(document["layers"], report.rows, strict=True):
+            entry["basis"] = row.basis
+    return document
 
 
 def scan_document(report: Any) -> dict[str, Any]:

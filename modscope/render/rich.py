@@ -224,23 +224,29 @@ def check_table(report: Any) -> Any:
         title += f", target_parameters={list(report.target_parameters)}"
     lines = [f"✘ {p}" for p in report.problems] + [f"! {w}" for w in report.warnings]
     table = Table(title=title, title_justify="left", caption="\n".join(lines) or None, caption_justify="left")
-    for column in ("group", "role", "layers", "r", "trainable", "example"):
-        table.add_column(column, justify="right" if column in ("layers", "r", "trainable") else "left", overflow="fold")
-    for total in report.roles:
-        example = next(
-            row.layer.name
-            for row in report.rows
-            if (row.layer.part, row.layer.group, row.layer.role) == (total.part, total.group, total.role)
+    size = report.knob or "scales"  # r, oft_block_size, …; IA3 scales the input or the output
+    for column in ("group", "role", "layers", size, "trainable", "example"):
+        table.add_column(
+            column, justify="right" if column in ("layers", size, "trainable") else "left", overflow="fold"
         )
+    for total in report.roles:
+        rows = [
+            r
+            for r in report.rows
+            if (r.layer.part, r.layer.group, r.layer.role) == (total.part, total.group, total.role)
+        ]
+        example = rows[0].layer.name
         where = total.group if total.part == "language" else f"{total.part} {total.group}"
         table.add_row(
             where,
             total.role,
             str(total.layers),
-            ",".join(map(str, total.ranks)),
+            ",".join(map(str, total.ranks)) if report.knob else ",".join(sorted({r.basis for r in rows})),
             f"{total.params:,}",
             re.sub(r"\.\d+\.", ".N.", example),
         )
+    for other in report.others:  # prompt encoders and the like
+        table.add_row(other.what, "", "", "", f"{other.params:,}", other.detail)
     table.add_section()
     table.add_row("adapters", "", str(len(report.rows)), "", f"{report.adapter_params:,}", "")
     if report.bias != "none":
