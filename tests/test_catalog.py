@@ -74,7 +74,7 @@ def test_lookup_is_case_insensitive_and_org_optional(name):
 
 # Names from the issue (its six not-found ids, bases named by real saved adapters) that resolve offline, and to
 # what. Each alias is recorded with its evidence in the entry's found_at. Still missing, for want of a verified
-# official config.json: Qwen/Qwen2-1.5B, gpt2-medium, TinyLlama/TinyLlama-1.1B-Chat-v1.0.
+# official config.json: Qwen/Qwen2-1.5B (only Qwen/Qwen2-1.5B-Instruct is in the catalog).
 RESOLVES_OFFLINE = {
     "Qwen/Qwen2-7B": "Qwen/Qwen2-7B",
     "google/gemma-3-1b-it": "google/gemma-3-1b-pt",  # differs only in eos_token_id
@@ -86,6 +86,11 @@ RESOLVES_OFFLINE = {
     "unsloth/Qwen3-8B-bnb-4bit": "Qwen/Qwen3-8B",
     "/home/someone/Llama-3.1-8B-Instruct": "meta-llama/Llama-3.1-8B-Instruct",
     "/root/autodl-tmp/flan-t5-xxl": "google/flan-t5-xxl",
+    "gpt2-medium": "gpt2-medium",
+    "TinyLlama/TinyLlama-1.1B-Chat-v1.0": "TinyLlama/TinyLlama-1.1B-Chat-v1.0",
+    "google/gemma-2-9b-it": "google/gemma-2-9b-it",
+    "unsloth/gemma-2-9b-it-bnb-4bit": "google/gemma-2-9b-it",
+    "Qwen/Qwen2-1.5B-Instruct": "Qwen/Qwen2-1.5B-Instruct",
 }
 
 
@@ -171,7 +176,6 @@ PINNED_TOTALS = {
 # entry must come from the official file.
 UNVERIFIED = {
     "EleutherAI/gpt-j-6b",
-    "Qwen/Qwen2-0.5B-Instruct",
     "Qwen/Qwen2-VL-2B-Instruct",
     "Qwen/Qwen2.5-72B",
     "bigscience/bloom-560m",
