@@ -104,27 +104,20 @@ def memory(
         )
     if lora_config is None:
         plan = analysis.suggest(preset or DEFAULT_PRESET)
-        config, label = plan.lora_config(r), f"{plan.preset}, r={r}"
+        config, label, expected = plan.lora_config(r), f"{plan.preset}, r={r}", plan.trainable_params(r)
     else:
-        from modscope.user_config import load
+        from modscope.check import count
 
-        config, label = load(lora_config)[0], "your config"
+        counted = count(analysis, lora_config)  # loads it as PEFT loads a saved config, and counts it
+        config, label, expected = counted.config, "your config", counted.trainable
     if attention is None:  # what transformers picks when the user does not say
         setup = replace(setup, attention="sdpa" if getattr(analysis.model(), "_supports_sdpa", False) else "eager")
     say = progress or (lambda _: None)
     say(f"simulating {analysis.model_id}: {setup.batch} × {setup.seq} tokens")
-    expected = _inject_count(analysis, config)
     report = replace(_simulate(analysis, config, setup, expected), adapter=label)
     if gpu is not None:
         report = replace(report, fit=_fit(report, analysis, config, expected, gpu_label, gpu_bytes, search, say))
     return replace(report, seconds=time.perf_counter() - started)
-
-
-def _inject_count(analysis: Any, config: Any) -> int:
-    """PEFT's count on the full model: what the depth extension must reproduce."""
-    from modscope.inject import inject
-
-    return int(inject(analysis.fresh_model(), copy.deepcopy(config))[1][0])
 
 
 def _fit(
