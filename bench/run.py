@@ -24,6 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ("Qwen/Qwen2-0.5B", "meta-llama/Llama-3.1-405B", "deepseek-ai/DeepSeek-V3")
 RANKS = (4, 8, 16, 32, 64, 128)
+# issue 14: a training step's peak memory, estimated offline within 2x the import floor
+MEMORY = ("meta-llama/Llama-3.1-8B", "deepseek-ai/DeepSeek-V3")
+MEMORY_ARGS = ("--seq", "2048", "--gradient-checkpointing")
 PYTHON = sys.executable
 MODSCOPE = str(Path(sys.executable).parent / "modscope")
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}  # unbuffered: keep output of killed runs
@@ -135,7 +138,7 @@ def ratio(row: dict, base: dict, key: str) -> float | None:
     return round(a / b, 2) if a is not None and b and not base["lower_bound"] else None
 
 
-def run(models: list[str], runs: int, timeout: float) -> dict:
+def run(models: list[str], runs: int, timeout: float, memory_rows: bool = True) -> dict:
     host = machine()
     floor_argv = [PYTHON, "-c", "import torch, transformers, peft"]
     measure(floor_argv, timeout)  # warm the page cache; not counted
@@ -161,6 +164,14 @@ def run(models: list[str], runs: int, timeout: float) -> dict:
         usual["wall_vs_modscope"] = ratio(usual, shown, "wall_s")
         usual["rss_vs_modscope"] = ratio(usual, shown, "peak_rss_mb")
         rows += [shown, usual]
+    for model in MEMORY if memory_rows else ():
+        row = best_of(
+            f"modscope memory {model} {' '.join(MEMORY_ARGS)}", [MODSCOPE, "memory", model, *MEMORY_ARGS], runs, timeout
+        )
+        row["model"] = model
+        row["wall_vs_floor"] = ratio(row, floor, "wall_s")
+        row["rss_vs_floor"] = ratio(row, floor, "peak_rss_mb")
+        rows.append(row)
     rows[1]["wall_vs_floor"] = ratio(rows[1], floor, "wall_s")
     rows[1]["rss_vs_floor"] = ratio(rows[1], floor, "peak_rss_mb")
     return {
@@ -190,6 +201,8 @@ def checks(rows: list[dict]) -> list[dict]:
     for row in rows:
         if row["name"].startswith("modscope show"):
             found.append(check(f"{row['name']} <= 1.3x the floor (wall)", row, "wall_vs_floor", at_most=1.3))
+        if row["name"].startswith("modscope memory"):
+            found.append(check(f"{row['name']} <= 2x the floor (wall)", row, "wall_vs_floor", at_most=2.0))
         if row.get("model") == "deepseek-ai/DeepSeek-V3":
             if row["name"].startswith("modscope show"):
                 found.append(check("modscope show DeepSeek-V3 peak RSS < 1 GB", row, "peak_rss_mb", at_most=1000))
@@ -250,7 +263,7 @@ def render(result: dict) -> None:
                 )
             ),
         )
-    checks_table = Table(title="targets (issue 6)", title_justify="left")
+    checks_table = Table(title="targets (issues 6 and 14)", title_justify="left")
     for column in ("check", "value", "ok"):
         checks_table.add_column(column)
     for c in result["checks"]:
@@ -266,13 +279,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", default=list(MODELS), metavar="ID", help="catalog ids")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per run before it is killed")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
+    parser.add_argument("--no-memory", action="store_true", help="skip the `modscope memory` rows")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     missing = [m for m in args.models if not (ROOT / "data" / (m.replace("/", "--") + ".json")).is_file()]
     if missing:
         parser.error(f"not in the bundled catalog (data/): {', '.join(missing)}; see `modscope catalog`")
-    result = run(args.models, args.runs, args.timeout)
+    result = run(args.models, args.runs, args.timeout, memory_rows=not args.no_memory)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     render(result)
     print(f"written to {args.out}", file=sys.stderr)
