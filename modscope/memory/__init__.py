@@ -199,7 +199,8 @@ def _one(analysis: Any, config: Any, peft_config: Any, setup: Setup) -> StepResu
         return run_step(peft_model, setup, fake=True)
     except (RuntimeError, ValueError, TypeError, NotImplementedError) as exc:
         hint = "; transformers' grouped_mm experts need bf16: try --dtype bf16" if "BF16" in str(exc) else ""
-        raise BuildError(f"the training step of {analysis.model_type} failed: {first_line(exc)}{hint}") from None
+        why = first_line(exc).rstrip(".")
+        raise BuildError(f"the training step of {analysis.model_type} failed: {why}{hint}") from None
 
 
 def _assumptions(analysis: Any, setup: Setup) -> tuple[str, ...]:
