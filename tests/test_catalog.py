@@ -91,6 +91,12 @@ RESOLVES_OFFLINE = {
     "google/gemma-2-9b-it": "google/gemma-2-9b-it",
     "unsloth/gemma-2-9b-it-bnb-4bit": "google/gemma-2-9b-it",
     "Qwen/Qwen2-1.5B-Instruct": "Qwen/Qwen2-1.5B-Instruct",
+    "Qwen/Qwen2.5-0.5B-Instruct": "Qwen/Qwen2.5-0.5B-Instruct",
+    "unsloth/Qwen2.5-0.5B-Instruct-bnb-4bit": "Qwen/Qwen2.5-0.5B-Instruct",
+    "Qwen2.5-1.5B-Instruct": "Qwen/Qwen2.5-1.5B-Instruct",
+    "mistralai/Mistral-7B-Instruct-v0.2": "mistralai/Mistral-7B-Instruct-v0.2",
+    "mistralai/Mixtral-8x22B-v0.1": "mistral-community/Mixtral-8x22B-v0.1",  # Mistral AI's repo of the same file
+    "HuggingFaceTB/SmolLM3-3B": "HuggingFaceTB/SmolLM3-3B",
 }
 
 
