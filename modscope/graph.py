@@ -34,6 +34,9 @@ class ModuleGraph:
     graph: Any  # networkx.DiGraph; node attrs: cls, kind, in_features, out_features, params, shape
     runs: dict[str, tuple[Run, ...]]  # ModuleList path -> its runs of identical children
     total_params: int  # tied weights counted once, as PEFT and named_parameters() do
+    # the module get_output_embeddings() returns: what PEFT's all-linear leaves out (not every vocabulary
+    # projection: BLIP's text decoder has one the model does not report)
+    output_embeddings: str | None = None
 
     def children(self, node: str) -> list[str]:
         return list(self.graph.successors(node))
@@ -111,7 +114,17 @@ def build_graph(model: Any) -> ModuleGraph:
             parent = name.rpartition(".")[0]
             graph.add_edge(parent, name)
     runs = {node: _runs(graph, node) for node, data in graph.nodes(data=True) if data["module_list"]}
-    return ModuleGraph(graph, runs, total)
+    return ModuleGraph(graph, runs, total, _output_embeddings(model))
+
+
+def _output_embeddings(model: Any) -> str | None:
+    try:
+        out = model.get_output_embeddings()
+    except Exception:  # some models don't implement it
+        return None
+    if out is None:
+        return None
+    return next((name for name, module in model.named_modules() if module is out), None)
 
 
 def _signature(graph: Any, node: str) -> tuple:

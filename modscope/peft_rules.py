@@ -34,7 +34,8 @@ def all_linear(analysis: Any, task_type: str) -> set[str]:
     """``target_modules="all-linear"``: every Linear and Conv1D but the output layer (or the SEQ_CLS head).
     Mirrors ``peft.tuners.tuners_utils._maybe_include_all_linear_layers``."""
     names = {l.name for l in analysis.layers if l.kind in ("linear", "conv1d") and l.parameter is None}
-    outputs = {l.name for l in analysis.layers if l.role == "lm_head"}
+    # get_output_embeddings(), not the lm_head role: a vocabulary projection the model does not report stays in
+    outputs = {analysis.graph.output_embeddings} - {None}
     if not outputs and task_type == "SEQ_CLS":
         outputs = set(SEQ_CLS_HEADS[:1] if "classifier" in analysis.module_names else ["score"])
     return names - outputs

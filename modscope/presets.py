@@ -1,6 +1,5 @@
-"""Roles -> PEFT targets: the smallest list of leaf names that selects exactly the intended
-layers, a regex where leaf names alone would catch other layers, and ``target_parameters``
-for 3-D expert weights."""
+"""Roles -> PEFT targets: the layers each preset adapts, spelled (``targets.spell``) as the shortest
+``target_modules`` that select exactly them, and ``target_parameters`` for 3-D expert weights."""
 
 from __future__ import annotations
 
@@ -11,13 +10,18 @@ from typing import Any
 
 from modscope.errors import OptionError, first_line
 from modscope.formulas import lora_params, percent
+from modscope.graph import CONV_KINDS
 from modscope.peft_rules import MAMBA_REFUSED, MAMBA_TYPES, check_values, matches
 from modscope.roles import ROLE_ORDER, Layer
+from modscope.targets import parameter_suffixes, spell
 
 PRESETS = ("qv", "attention", "mlp", "all-linear", "conv")
 DEFAULT_PRESET = "all-linear"
 _ATTENTION_GROUPS = {"attention", "cross_attention"}
 _MLP_GROUPS = {"mlp", "shared_experts", "experts"}
+# the convolutions 'conv' adapts: a convolutional model's own, and those doing a block's work (PoolFormer's 1x1-conv
+# MLP); the other presets adapt Linear-like layers, as PEFT's all-linear does
+_CONV_WORK = {"conv", *_ATTENTION_GROUPS, *_MLP_GROUPS}
 # a state-space/recurrent mixer's projections that 'all-linear' adapts: what the models' own fine-tuning examples
 # target (transformers' Mamba docs and the Jamba card: in_proj, x_proj, out_proj), with the gates and q/k/v of
 # the other recurrences; Mamba's dt_proj (the step size) and the depthwise conv are left out, and said so
@@ -149,8 +153,10 @@ def select(layers: tuple[Layer, ...], preset: str, extras: Extras = Extras()) ->
         if layer.part not in parts:
             continue
         if preset == "conv":  # the convolutions doing the work of a convolutional model (not grouped ones)
-            if layer.group == "conv" and layer.role == "conv":
+            if layer.kind in CONV_KINDS and layer.groups == 1 and layer.group in _CONV_WORK:
                 chosen.append(layer)
+        elif layer.kind in CONV_KINDS:
+            continue
         elif layer.part == "projector" and layer.kind in ("linear", "conv1d"):
             chosen.append(layer)
         elif layer.group == "router":
@@ -210,6 +216,14 @@ def plan(
         if preset == "all-linear"
         else []
     )
+    groups = (_MLP_GROUPS if preset in ("mlp", "all-linear") else set()) | (
+        _ATTENTION_GROUPS if preset in ("qv", "attention", "all-linear") else set()
+    )
+    convs = [l for l in select(layers, "conv", extras) if l.group in groups]
+    if convs:
+        what = " and ".join(sorted({"MLP" if l.group in _MLP_GROUPS else "attention" for l in convs}))
+        leaves = ", ".join(sorted({l.leaf for l in convs}))
+        notes.append(f"its {what} is made of convolutions ({leaves}), which the 'conv' preset adapts")
     if step:
         notes.append(
             f"the state-space mixers' {', '.join(step)} (step size) is left out, as the models' own fine-tuning "
@@ -239,7 +253,7 @@ def compile_plan(
         )
     param_layers = params + moved
     param_keys = [l.name if l.kind == "param" else f"{l.name}.weight" for l in param_layers]
-    target_parameters = _suffixes(param_keys, param_names) if param_layers else ()
+    target_parameters = parameter_suffixes(param_keys, param_names) if param_layers else ()
     target_modules = _module_targets(modules, module_names, allow_regex=not rewritten)
     multipliers = {}
     for layer in params:
@@ -271,49 +285,7 @@ def _order(layer: Layer) -> tuple[int, str]:
 def _module_targets(modules: list[Layer], module_names: tuple[str, ...], allow_regex: bool) -> tuple[str, ...] | str:
     if not modules:
         return ()
-    ordered = [l.name for l in sorted(modules, key=_order)]
-    wanted = set(ordered)
-    leaves = tuple(dict.fromkeys(name.rpartition(".")[2] for name in ordered))
-    if _selects(leaves, module_names) == wanted:
-        return leaves
-    if allow_regex:
-        regex = _regex_for(ordered)
-        if _selects(regex, module_names) == wanted:
-            return regex
-    return tuple(ordered)  # full paths: exact, if long
-
-
-def _selects(targets: tuple[str, ...] | str, names: tuple[str, ...]) -> set[str]:
-    return {n for n in names if matches(targets, n)}
-
-
-def _regex_for(names: list[str]) -> str:
-    """A readable regex for ``names``: their common prefix, then the alternatives (layer indices as \\d+)."""
-    templates = list(
-        dict.fromkeys(tuple(r"\d+" if p.isdigit() else re.escape(p) for p in name.split(".")) for name in names)
-    )
-    prefix: list[str] = []
-    for column in zip(*templates, strict=False):  # up to the shortest name
-        if len(set(column)) != 1:
-            break
-        prefix.append(column[0])
-    prefix = prefix[: min(len(t) for t in templates) - 1]
-    tails = [r"\.".join(t[len(prefix) :]) for t in templates]
-    head = r"\.".join(prefix)
-    body = tails[0] if len(tails) == 1 else "(?:" + "|".join(tails) + ")"
-    return rf"{head}\.{body}" if head else body
-
-
-def _suffixes(keys: list[str], param_names: tuple[str, ...]) -> tuple[str, ...]:
-    """The shortest dotted suffixes that select exactly ``keys`` among all parameter names (PEFT matches
-    ``target_parameters`` by exact name or by ``.suffix``)."""
-    wanted = set(keys)
-    depth = max(len(k.split(".")) for k in keys)
-    for n in range(2, depth + 1):
-        suffixes = tuple(dict.fromkeys(".".join(k.split(".")[-n:]) for k in keys))
-        if _selects(suffixes, param_names) == wanted:
-            return suffixes
-    return tuple(keys)
+    return spell([l.name for l in sorted(modules, key=_order)], module_names, allow_regex)
 
 
 @cache

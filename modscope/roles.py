@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from modscope.graph import CONV_KINDS, ModuleGraph
@@ -37,6 +37,7 @@ from modscope.names import (
     part_of,
 )
 from modscope.peft_rules import builds_conv
+from modscope.siblings import pointwise_mlp, refine
 
 __all__ = ["GROUPS", "PARTS", "ROLE_ORDER", "Layer", "classify"]  # the vocabulary is read from here too
 
@@ -69,6 +70,7 @@ class Layer:
 class Dims:
     hidden: int
     experts: int
+    vocab: int = 0
     q_lora_rank: int | None = None  # multi-head latent attention (DeepSeek-V2/V3, Kimi, …)
     kv_lora_rank: int | None = None
     rope_dim: int = 0
@@ -79,7 +81,8 @@ class Dims:
         hidden = _first_int(text, "hidden_size", "d_model", "n_embd", "dim", "embed_dim") or 0
         experts = _first_int(text, "num_experts", "n_routed_experts", "num_local_experts", "moe_num_experts") or 0
         q_rank, kv_rank = _first_int(text, "q_lora_rank"), _first_int(text, "kv_lora_rank")
-        return cls(hidden, experts, q_rank, kv_rank, _first_int(text, "qk_rope_head_dim") or 0)
+        vocab = _first_int(text, "vocab_size") or 0
+        return cls(hidden, experts, vocab, q_rank, kv_rank, _first_int(text, "qk_rope_head_dim") or 0)
 
     def confirms(self, role: str, fin: int, fout: int) -> bool:
         """A latent-attention role named by the layer agrees with the config's ranks (where it gives them)."""
@@ -127,9 +130,12 @@ def _hidden_for(widths: dict[str, Counter], path: str, config_hidden: int) -> in
     return config_hidden if counts.get(config_hidden, 0) == seen else width
 
 
-def _linear_role(path: str, fin: int, fout: int, hidden: int, dims: Dims, parent_cls: str = "") -> tuple[str, str]:
+def _linear_role(
+    path: str, fin: int, fout: int, hidden: int, dims: Dims, parent_cls: str = "", resampler: bool = False
+) -> tuple[str, str]:
     """(role, group) of a linear-like layer inside the transformer blocks; the parent's class is a signal
-    beside the path (NemotronH keeps attention and MLP alike under ``mixer``)."""
+    beside the path (NemotronH keeps attention and MLP alike under ``mixer``). In a ``resampler`` (a module
+    holding learned latent queries) attention is the latents' cross-attention to the input they resample."""
     parts = path.split(".")
     leaf, ancestors = parts[-1], ".".join(parts[:-1]) + " " + parent_cls
     hint = name_hint(leaf)
@@ -140,14 +146,14 @@ def _linear_role(path: str, fin: int, fout: int, hidden: int, dims: Dims, parent
     if fout == 1 and SHARED_RE.search(path):  # qwen2_moe's shared_expert_gate: a scalar gate, router-like
         return "router", "router"
     mlp_group = "shared_experts" if shared else "mlp"
-    if CROSS_RE.search(ancestors):
-        attn_group = "cross_attention"
-    elif ATTN_RE.search(parent_cls) or (
+    attention = ATTN_RE.search(parent_cls) or (
         ATTN_RE.search(ancestors) and not MLP_RE.search(parts[-2] if len(parts) > 1 else "")
-    ):
+    )
+    attn_group: str | None = None
+    if CROSS_RE.search(ancestors) or (attention and resampler):
+        attn_group = "cross_attention"
+    elif attention:
         attn_group = "attention"
-    else:
-        attn_group = None
     if attn_group:
         if hint in ATTENTION_ROLES:
             return (hint if dims.confirms(hint, fin, fout) else "attn_other"), attn_group
@@ -178,8 +184,8 @@ def _linear_role(path: str, fin: int, fout: int, hidden: int, dims: Dims, parent
 def classify(graph: ModuleGraph, model: Any, config: Any) -> tuple[Layer, ...]:
     """Every adaptable layer of ``model``, with its role, group and part."""
     dims = Dims.from_config(config)
-    output_embeddings = _output_embedding_name(model)
     widths = _block_widths(graph)
+    latents = _latent_holders(graph)
     layers: list[Layer] = []
     for path, data in graph.graph.nodes(data=True):
         if not path:
@@ -189,7 +195,7 @@ def classify(graph: ModuleGraph, model: Any, config: Any) -> tuple[Layer, ...]:
         head = any(p in HEAD_NAMES for p in path.split("."))
         if kind in ("linear", "conv1d", "embedding", *CONV_KINDS):
             fin, fout = data["in_features"], data["out_features"]
-            if path == output_embeddings:
+            if path == graph.output_embeddings or (head and _onto_vocabulary(kind, fout, part, dims)):
                 role, group = "lm_head", "head"
             elif kind == "embedding":  # T5's relative_attention_bias is a table of position biases, not tokens
                 role, group = ("pos_bias", "other") if POSITION_BIAS_RE.search(path) else ("embed", "embedding")
@@ -205,7 +211,8 @@ def classify(graph: ModuleGraph, model: Any, config: Any) -> tuple[Layer, ...]:
                 hidden = _hidden_for(widths, path, dims.hidden if part == "language" else 0)
                 own_dims = dims if part == "language" else Dims(0, 0)
                 parent_cls = graph.attrs(path.rpartition(".")[0])["cls"] if "." in path else ""
-                role, group = _linear_role(path, fin, fout, hidden, own_dims, parent_cls)
+                resampler = any(path.startswith(f"{holder}.") for holder in latents)
+                role, group = _linear_role(path, fin, fout, hidden, own_dims, parent_cls, resampler)
             own = sum(_numel(s) for s in shapes.values())
             layers.append(
                 Layer(
@@ -226,20 +233,25 @@ def classify(graph: ModuleGraph, model: Any, config: Any) -> tuple[Layer, ...]:
             )
         elif kind == "module":
             layers.extend(_parameter_layers(path, data, part, dims))
-    return _projector_mlp(_confirm_cross_kv(layers))
+    return refine(graph, layers)
 
 
-def _projector_mlp(layers: tuple[Layer, ...]) -> tuple[Layer, ...]:
-    """A projector's two Linear layers in one module (LLaVA's linear_1/linear_2, Qwen2-VL's merger mlp.0/mlp.2)
-    are an MLP: the first widens (up), the second projects (down)."""
-    by_parent: dict[str, list[Layer]] = {}
-    for layer in layers:
-        if layer.part == "projector" and layer.kind == "linear" and layer.group in ("other", "mlp"):
-            by_parent.setdefault(layer.module.rpartition(".")[0], []).append(layer)
-    pairs = {
-        found[i].name: role for found in by_parent.values() if len(found) == 2 for i, role in ((0, "up"), (1, "down"))
-    }
-    return tuple(replace(l, role=pairs[l.name], group="mlp") if l.name in pairs else l for l in layers)
+def _onto_vocabulary(kind: str, fout: int, part: str, dims: Dims) -> bool:
+    """A head's linear layer onto the language model's vocabulary: an output layer, even where the model does not
+    report it as its output embeddings (BLIP's text decoder)."""
+    return kind in ("linear", "conv1d") and part == "language" and dims.vocab > 0 and fout == dims.vocab
+
+
+def _latent_holders(graph: ModuleGraph) -> list[str]:
+    """Modules holding learned latent queries of their own (a 2-D parameter beside no layer weight): perceiver
+    resamplers (Idefics, Idefics2, Kosmos-2), whose latents attend to the features they compress; not those that
+    name their cross-attention apart from the latents' self-attention (EdgeTAM's)."""
+    holders = [
+        node
+        for node, data in graph.graph.nodes(data=True)
+        if node and data["kind"] == "module" and any("latent" in p and len(s) == 2 for p, s in data["shapes"].items())
+    ]
+    return [h for h in holders if not any(n.startswith(f"{h}.") and CROSS_RE.search(n[len(h) :]) for n in graph.graph)]
 
 
 def _conv_role(graph: ModuleGraph, path: str, groups: int, cls: type) -> tuple[str, str]:
@@ -250,24 +262,9 @@ def _conv_role(graph: ModuleGraph, path: str, groups: int, cls: type) -> tuple[s
         return "conv", "mixer"
     if not builds_conv(cls):
         return "other", "other"
+    if (role := pointwise_mlp(graph, path)) is not None:
+        return role, "mlp"
     return ("conv" if groups == 1 else "conv_dw"), "conv"
-
-
-def _confirm_cross_kv(layers: list[Layer]) -> tuple[Layer, ...]:
-    """Cross-attention keys and values both read the encoder's states: named k and v of one module must have
-    the same shape, else neither is taken for what its name says."""
-    by_module: dict[str, dict[str, Layer]] = {}
-    for layer in layers:
-        if layer.group == "cross_attention" and layer.role in ("k", "v"):
-            by_module.setdefault(layer.module.rpartition(".")[0], {})[layer.role] = layer
-    odd = {
-        pair[role].name
-        for pair in by_module.values()
-        if len(pair) == 2
-        and (pair["k"].in_features, pair["k"].out_features) != (pair["v"].in_features, pair["v"].out_features)
-        for role in ("k", "v")
-    }
-    return tuple(replace(l, role="attn_other") if l.name in odd else l for l in layers)
 
 
 def _parameter_layers(path: str, data: dict, part: str, dims: Dims) -> list[Layer]:
@@ -312,16 +309,3 @@ def _numel(shape: tuple) -> int:
     for s in shape:
         n *= s
     return n
-
-
-def _output_embedding_name(model: Any) -> str | None:
-    try:
-        out = model.get_output_embeddings()
-    except Exception:  # some models don't implement it
-        return None
-    if out is None:
-        return None
-    for name, module in model.named_modules():
-        if module is out:
-            return name
-    return None

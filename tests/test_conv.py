@@ -67,3 +67,35 @@ def test_transformers_have_no_conv_preset_but_say_why():
     with pytest.raises(modscope.OptionError, match=r"preset 'conv' selects no layer of llama"):
         analysis("llama").suggest("conv")
     assert "conv" not in analysis("llama").plans()
+
+
+def test_conv_targets_stay_short():
+    """RegNet's ungrouped layer.0/layer.3 convs sit beside the grouped layer.1 (and EnCodec's convs beside its
+    ConvTranspose1d upsamplers, under the same leaf names): a regex with \\d+ would take those too, so they are
+    spelled as the shortest dotted suffixes (or a regex with the indices written out), not one path per layer;
+    test_conv_preset_equals_peft proves PEFT wraps exactly these layers."""
+    for model_type in CONV_MODELS:
+        targets = analysis(model_type).suggest("conv").target_modules
+        assert isinstance(targets, str) or len(targets) <= 12, (model_type, targets)
+    assert analysis("regnet").suggest("conv").target_modules == (
+        "embedder.convolution",
+        "layer.0.convolution",
+        "attention.0",
+        "attention.2",
+        "layer.3.convolution",
+        "shortcut.convolution",
+    )
+    assert analysis("mobilenet_v1").suggest("conv").target_modules == (
+        r"(?:conv_stem\.convolution|layer\.(?:1|3|5|7|9|11|13|15|17|19|21|23|25)\.convolution)"
+    )
+
+
+def test_a_channel_mlp_of_1x1_convs_is_the_mlp_and_the_conv_preset_adapts_it():
+    """PoolFormerOutput: conv1 (1x1, C -> 4C) -> act -> conv2 (4C -> C). Its role is the MLP's; 'mlp' and
+    'all-linear' adapt Linear-like layers as PEFT's all-linear does, and say that 'conv' takes these."""
+    a = analysis("poolformer")
+    assert {(l.leaf, l.role) for l in a.layers if l.group == "mlp"} == {("conv1", "up"), ("conv2", "down")}
+    assert a.suggest("conv").target_modules == ("conv1", "conv2")
+    for preset in ("mlp", "all-linear"):
+        with pytest.raises(modscope.OptionError, match=r"its MLP is made of convolutions \(conv1, conv2\).*'conv'"):
+            a.suggest(preset)

@@ -1,4 +1,4 @@
-"""A role audit: the expected (part, group, role) of each adaptable leaf of 80 model types, written from what the
+"""A role audit: the expected (part, group, role) of each adaptable leaf of 93 model types, written from what the
 layer does in the model's own ``modeling_*.py`` (transformers 5.2x), compared with modscope's classification.
 
 A table maps a dotted suffix of the module path to ``"group/role"`` (part ``language``: a single-tower model's own
@@ -140,9 +140,10 @@ EXPECTED: dict[str, dict] = {
         **{f"shared_transformer.self_attn.{x}_proj": f"attention/{x}" for x in "qkvo"},
         "feed_forward.gate_up_proj": "mlp/gate_up",  # Zamba2MLP: chunk(gate_up_proj(x)) -> act(gate) * up
         "feed_forward.down_proj": "mlp/down",
-        # gate_up_proj_adapter_list[i] = Sequential(Linear(h, rank), Linear(rank, 2 * inter)), added to gate_up_proj
-        "gate_up_proj_adapter_list.0.0": wrong("mlp/gate_up", "a low-rank (A) half of a delta on gate_up_proj"),
-        "gate_up_proj_adapter_list.0.1": wrong("mlp/gate_up", "a low-rank (B) half of a delta on gate_up_proj"),
+        # gate_up_proj_adapter_list[i] = Sequential(Linear(h, rank), Linear(rank, 2 * inter)), added to gate_up_proj:
+        # both halves of a low-rank delta on gate_up_proj take its role
+        "gate_up_proj_adapter_list.0.0": "mlp/gate_up",
+        "gate_up_proj_adapter_list.0.1": "mlp/gate_up",
         "layers.1.linear": "other/other",  # Zamba2HybridLayer.linear: shared block's output into the mamba stream
         "embed_tokens": "embedding/embed",
         "lm_head": "head/lm_head",
@@ -180,9 +181,7 @@ EXPECTED: dict[str, dict] = {
         "experts.down_proj": "experts/down",
         # GraniteMoeHybridMLP: input_linear -> chunk(2) -> act(a) * b -> output_linear; with experts it is added to
         # the MoE output (moe(x) + shared_mlp(x)), i.e. a shared expert
-        "shared_mlp.input_linear": wrong(
-            "shared_experts/gate_up", "input_linear is a fused gate+up (chunked) of an always-on shared expert"
-        ),
+        "shared_mlp.input_linear": "shared_experts/gate_up",  # twice the width output_linear takes: chunked
         "shared_mlp.output_linear": "shared_experts/down",
         "embed_tokens": "embedding/embed",
         "lm_head": "head/lm_head",
@@ -307,7 +306,8 @@ EXPECTED: dict[str, dict] = {
         "crossattention.output.dense": "cross_attention/o",
         "cls.predictions.transform.dense": "head/head",
         # BlipTextLMPredictionHead.decoder: Linear(hidden, vocab), the text decoder's logits
-        "cls.predictions.decoder": wrong("head/lm_head", "the text decoder's output projection onto the vocabulary"),
+        # (BlipForConditionalGeneration does not report it as its output embeddings, so PEFT's all-linear keeps it)
+        "cls.predictions.decoder": "head/lm_head",
     },
     "deepseek_v32": {
         **MLA,
@@ -334,9 +334,18 @@ EXPECTED: dict[str, dict] = {
     "poolformer": {
         "patch_embeddings.0.projection": "embedding/patch_embed",
         # PoolFormerOutput: conv1 (1x1, C -> 4C) -> act -> conv2 (1x1, 4C -> C): the MetaFormer's channel MLP
-        "output.conv1": wrong("mlp/up", "PoolFormerOutput is the block's MLP: 1x1 conv C -> 4C"),
-        "output.conv2": wrong("mlp/down", "PoolFormerOutput is the block's MLP: 1x1 conv 4C -> C"),
+        "output.conv1": "mlp/up",
+        "output.conv2": "mlp/down",
     },
+    "swiftformer": {  # SwiftFormerConvEncoder: depth_wise_conv -> norm -> point_wise_conv1 (C -> 4C) -> act -> conv2
+        "blocks.0.depth_wise_conv": PLAIN,
+        "blocks.0.point_wise_conv1": "mlp/up",
+        "blocks.0.point_wise_conv2": "mlp/down",
+        # SwiftFormerLocalRepresentation: its point-wise convs keep C -> C, no MLP
+        "local_representation.point_wise_conv1": PLAIN,
+    },
+    # GlmImageVQVAE: quant_conv / post_quant_conv (1x1) to and from the codebook's width, the encoder beside them
+    "glm_image_vqmodel": {"quant_conv": PLAIN, "post_quant_conv": PLAIN},
     "encodec": {"encoder.layers.0.conv": PLAIN, "block.1.conv": PLAIN, "shortcut.conv": PLAIN},  # SEANet convs
     "hgnet_v2": {
         "embedder.stem1.convolution": PLAIN,
@@ -517,6 +526,15 @@ EXPECTED: dict[str, dict] = {
         "vocab_transform": "head/head",
         "vocab_projector": "head/lm_head",
     },
+    "modernbert": {  # ModernBertMLP: Wi -> chunk(2) -> act(input) * gate -> Wo
+        "attn.Wqkv": "attention/qkv",
+        "attn.Wo": "attention/o",
+        "mlp.Wi": "mlp/gate_up",
+        "mlp.Wo": "mlp/down",
+        "tok_embeddings": "embedding/embed",
+        "head.dense": "head/head",
+        "decoder": "head/lm_head",
+    },
     "deberta": {
         "attention.self.in_proj": "attention/qkv",  # DisentangledSelfAttention.in_proj: fused q, k, v
         **{k: v for k, v in BERT_LAYER.items() if "attention.self" not in k},
@@ -602,12 +620,7 @@ EXPECTED: dict[str, dict] = {
         ),
         # Idefics2PerceiverAttention: queries from the latents, keys/values from concat(image features, latents):
         # the resampler's latents cross-attend to the image
-        **{
-            f"perceiver_resampler.layers.0.self_attn.{x}_proj": wrong(
-                f"projector:cross_attention/{x}", "the perceiver's latents attend to the image features"
-            )
-            for x in "qkvo"
-        },
+        **{f"perceiver_resampler.layers.0.self_attn.{x}_proj": f"projector:cross_attention/{x}" for x in "qkvo"},
         **{f"perceiver_resampler.layers.0.mlp.{x}_proj": f"projector:mlp/{x}" for x in ("gate", "up", "down")},
         **under("text_model", DECODER_BODY),
         "lm_head": "head/lm_head",
@@ -651,6 +664,26 @@ EXPECTED: dict[str, dict] = {
         "output_query.dense": "projector:mlp/down",
         "language_projection": "projector:other/other",  # a single linear projection into the LM
         **under("language_model", {k: v for k, v in ENC_DEC.items() if "encoder_attn" not in k}),
+    },
+    "kosmos-2": {
+        # Kosmos2ImageToTextProjection: dense(image features); x_attn with queries from the learned latent_query and
+        # keys/values from concat(features, latent_query): the latents cross-attend to the image
+        "image_to_text_projection.dense": "other/other",
+        **{f"x_attn.{x}_proj": f"cross_attention/{x}" for x in "qkv"},
+        "x_attn.out_proj": "cross_attention/o",
+        **under("text_model", {**BART_ATTN, "ffn.fc1": "mlp/up", "ffn.fc2": "mlp/down"}),
+        "text_model.lm_head": "head/lm_head",
+    },
+    "cohere2_vision": {
+        # Cohere2VisionMultiModalProjector: linear_1 -> chunk(2) -> silu(gate) * x -> linear_2 (takes half the width)
+        "multi_modal_projector.linear_1": "projector:mlp/gate_up",
+        "multi_modal_projector.linear_2": "projector:mlp/down",
+        **under("language_model", DECODER_BODY),
+    },
+    "edgetam_video": {
+        # EdgeTamVideoPerceiverEncoderLayer: the latents cross-attend to the features, then attend to themselves
+        **{f"spatial_perceiver.layers.0.cross_attention.{x}_proj": f"cross_attention/{x}" for x in "qkvo"},
+        **{f"spatial_perceiver.layers.0.self_attention.{x}_proj": f"attention/{x}" for x in "qkvo"},
     },
     "clip": {
         **under("text_model", CLIP_TEXT),
@@ -745,3 +778,17 @@ def test_the_audit_covers_the_issue_and_the_pinned_types():
     assert len(EXPECTED) >= 60
     assert set(ISSUE_FAMILIES) <= set(EXPECTED)
     assert set(TINY) <= set(EXPECTED)
+
+
+def test_zamba2_attention_adapters_are_deltas_on_q_k_v():
+    """With use_shared_attention_adapter, Zamba2Attention adds linear_{q,k,v}_adapter_list[i](x) to q/k/v_proj(x);
+    q, k and v have one shape, so the list's name settles which each low-rank pair belongs to."""
+    import modscope
+    from modscope.reduced import reduced_config
+
+    config = reduced_config("zamba2")
+    config.use_shared_attention_adapter = True
+    adapters = [l for l in modscope.analyze(config).layers if "_adapter_list." in l.name and "self_attn" in l.name]
+    assert adapters
+    for layer in adapters:
+        assert (layer.group, layer.role) == ("attention", layer.name.split("linear_")[1][0]), layer.name
