@@ -73,8 +73,7 @@ def test_lookup_is_case_insensitive_and_org_optional(name):
 
 
 # Names from the issue (its six not-found ids, bases named by real saved adapters) that resolve offline, and to
-# what. Each alias is recorded with its evidence in the entry's found_at. Still missing, for want of a verified
-# official config.json: Qwen/Qwen2-1.5B (only Qwen/Qwen2-1.5B-Instruct is in the catalog).
+# what. Each alias is recorded with its evidence in the entry's found_at.
 RESOLVES_OFFLINE = {
     "Qwen/Qwen2-7B": "Qwen/Qwen2-7B",
     "google/gemma-3-1b-it": "google/gemma-3-1b-pt",  # differs only in eos_token_id
@@ -97,6 +96,12 @@ RESOLVES_OFFLINE = {
     "mistralai/Mistral-7B-Instruct-v0.2": "mistralai/Mistral-7B-Instruct-v0.2",
     "mistralai/Mixtral-8x22B-v0.1": "mistral-community/Mixtral-8x22B-v0.1",  # Mistral AI's repo of the same file
     "HuggingFaceTB/SmolLM3-3B": "HuggingFaceTB/SmolLM3-3B",
+    "Qwen/Qwen2-1.5B": "Qwen/Qwen2-1.5B",
+    "Qwen/Qwen2.5-14B-Instruct": "Qwen/Qwen2.5-14B-Instruct",
+    "unsloth/Qwen2.5-14B-Instruct-bnb-4bit": "Qwen/Qwen2.5-14B-Instruct",
+    "HuggingFaceTB/SmolLM-135M-Instruct": "HuggingFaceTB/SmolLM-135M-Instruct",
+    "facebook/opt-125m": "facebook/opt-125m",
+    "answerdotai/ModernBERT-base": "answerdotai/ModernBERT-base",
 }
 
 
@@ -142,6 +147,7 @@ def within_card_rounding(total, value, step):
 # relative difference is asserted to stay this small, so a config mistake still fails.
 CARD_DISCREPANCIES = {
     "Qwen/Qwen2.5-32B": 0.01,  # "32.5B" for 32.76B
+    "Qwen/Qwen2.5-Coder-32B-Instruct": 0.01,  # "32.5B" for 32.76B, the same shapes as Qwen/Qwen2.5-32B
     # the Qwen2 blog's "7.07B" for 7.62B; the same dimensions as Qwen/Qwen2.5-7B, whose card says 7.61B
     "Qwen/Qwen2-7B": 0.08,
 }
@@ -165,6 +171,7 @@ def test_total_agrees_with_the_model_card(entry):
 PINNED_TOTALS = {
     "Qwen/Qwen2-0.5B": 494_032_768,
     "Qwen/Qwen2-0.5B-Instruct": 494_032_768,
+    "Qwen/Qwen2-1.5B": 1_543_714_304,  # as Qwen/Qwen2.5-1.5B-Instruct: the same dimensions
     "Qwen/Qwen2-7B": 7_615_616_512,  # as Qwen/Qwen2.5-7B: the same dimensions
     "tiiuae/falcon-7b": 6_921_720_704,
     "facebook/opt-6.7b": 6_658_473_984,
