@@ -23,6 +23,7 @@ def _positive(text: str) -> int:
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    from modscope.memory.quant import QUANTS
     from modscope.memory.step import ATTENTION, DTYPES, OPTIMIZERS
     from modscope.presets import PRESETS
 
@@ -34,6 +35,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     mem.add_argument("--batch", type=_positive, default=1, help="sequences per step (default 1)")
     mem.add_argument("--seq", type=_positive, default=512, help="tokens per sequence (default 512)")
     mem.add_argument("--dtype", choices=list(DTYPES), default="bf16", help="weights and autocast (default bf16)")
+    mem.add_argument("--quant", choices=QUANTS, default="none", help="QLoRA: bitsandbytes nf4 or int8 base weights")
+    mem.add_argument("--no-double-quant", action="store_true", help="nf4 without bnb_4bit_use_double_quant")
     mem.add_argument("--gradient-checkpointing", action="store_true", help="recompute blocks in the backward")
     mem.add_argument("--optimizer", choices=OPTIMIZERS, default="adamw", help="(default adamw, torch's)")
     mem.add_argument("--attention", choices=ATTENTION, help="(default: sdpa where the model has it)")
@@ -65,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
             gradient_checkpointing=args.gradient_checkpointing,
             optimizer=args.optimizer,
             attention=args.attention,
+            quant=args.quant,
+            double_quant=not args.no_double_quant,
             gpu=args.gpu,
             search=args.search,
             progress=lambda text: status.update(text + "…"),

@@ -17,6 +17,7 @@ from modscope.errors import BuildError, OptionError, first_line
 from modscope.memory.depth import DepthPlan, at_depth, extend, plan_depth
 from modscope.memory.device import DeviceTerm, device_terms
 from modscope.memory.fit import CONTEXT, Fit, capacity, largest
+from modscope.memory.quant import QUANTS
 from modscope.memory.step import ATTENTION, DTYPES, OPTIMIZERS, Setup, StepResult, run_step
 from modscope.memory.track import CATEGORIES, PHASES
 
@@ -79,6 +80,8 @@ def memory(
     gradient_checkpointing: bool = False,
     optimizer: str = "adamw",
     attention: str | None = None,
+    quant: str = "none",
+    double_quant: bool = True,
     gpu: str | None = None,
     search: str = "batch",
     progress: Callable[[str], None] | None = None,
@@ -86,12 +89,14 @@ def memory(
     """The peak memory of a LoRA training step of ``source`` (an id, path, config or ``Analysis``) with
     ``lora_config`` (a ``LoraConfig``, a dict, or None for ``preset`` at rank ``r``). With ``gpu`` (a size
     such as ``"24GiB"`` or a name such as ``"a100"``): whether it fits, and the largest ``search`` ("batch"
-    or "seq") that does. ``progress`` is told what is being simulated."""
+    or "seq") that does. ``quant`` ("nf4" or "int8"): QLoRA, the base model loaded by bitsandbytes as
+    ``BitsAndBytesConfig`` loads it (nf4 with ``double_quant``, compute dtype ``dtype``). ``progress`` is told what is
+    being simulated."""
     from modscope.analysis import Analysis, analyze
     from modscope.presets import DEFAULT_PRESET
 
     started = time.perf_counter()
-    setup = Setup(batch, seq, dtype, gradient_checkpointing, optimizer, attention)
+    setup = Setup(batch, seq, dtype, gradient_checkpointing, optimizer, attention, quant, double_quant)
     _check(setup)
     if search not in ("batch", "seq"):
         raise OptionError(f"search must be 'batch' or 'seq', not {search!r}")
@@ -144,6 +149,7 @@ def _check(setup: Setup) -> None:
         ("dtype", setup.dtype, tuple(DTYPES)),
         ("optimizer", setup.optimizer, OPTIMIZERS),
         ("attention", setup.attention or ATTENTION[0], ATTENTION),
+        ("quant", setup.quant, QUANTS),
     ):
         if value not in allowed:
             raise OptionError(f"unknown {name} {value!r}: choose one of {', '.join(allowed)}")
@@ -191,8 +197,15 @@ def _one(analysis: Any, config: Any, peft_config: Any, setup: Setup) -> StepResu
     from modscope.inject import inject
 
     model = build(config, analysis.task, trust_remote_code=analysis.resolved.trust_remote_code).model
-    model = model.to(getattr(torch, DTYPES[setup.dtype]))
+    dtype = getattr(torch, DTYPES[setup.dtype])
+    model = model.to(dtype)
+    if setup.quant != "none":
+        from modscope.memory.quant import mark, quantise
+
+        mark(model)  # by transformers' rules, on the model PEFT has not wrapped yet
     peft_model = inject(model, copy.deepcopy(peft_config))[0]
+    if setup.quant != "none":
+        quantise(peft_model, setup.quant, dtype, setup.double_quant)
     if setup.gradient_checkpointing:
         peft_model.gradient_checkpointing_enable()
     try:
@@ -212,8 +225,26 @@ def _assumptions(analysis: Any, setup: Setup) -> tuple[str, ...]:
         "states exist), gradients set to None after each step",
         "one unpadded sequence per row (padding adds a B·S·S mask)",
     ]
+    if setup.quant != "none":
+        found.append(_quant_assumption(setup))
     if analysis.task == "image-text-to-text":
         found.append("text only: no image in the batch, the vision tower's weights counted, not run")
     if any(layer.experts for layer in analysis.layers):
         found.append("MoE experts run as transformers' grouped_mm: memory does not depend on the routing")
     return tuple(found)
+
+
+def _quant_assumption(setup: Setup) -> str:
+    nf4 = f"load_in_4bit=True, nf4, double quantisation {'on' if setup.double_quant else 'off'}"
+    loaded = (
+        f"the base model loaded with BitsAndBytesConfig({nf4 if setup.quant == 'nf4' else 'load_in_8bit=True'}"
+        f", compute dtype {setup.dtype}) as bitsandbytes 0.50 stores it: transformers' Linear layers quantised, "
+        "embeddings, norms, lm_head and MoE expert parameters not; then get_peft_model, without "
+        "prepare_model_for_kbit_training (which upcasts the unquantised weights to fp32)"
+    )
+    if setup.quant == "nf4":
+        return loaded + (
+            f"; each 4-bit weight dequantised to {setup.dtype} in the forward (bitsandbytes' path on CUDA beyond 1536 "
+            "tokens per step; fewer may use a fused kernel without that buffer) and again in the backward"
+        )
+    return loaded + "; LLM.int8's CUDA matmul with threshold 6.0 and no outlier column (outliers add a few columns)"

@@ -9,6 +9,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
+from modscope.memory.quant import state_tensors
 from modscope.memory.track import PHASES, Peak, make_tracker
 
 DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
@@ -26,6 +27,8 @@ class Setup:
     gradient_checkpointing: bool = False
     optimizer: str = "adamw"
     attention: str | None = None  # transformers' default for the model (sdpa where it has it, else eager)
+    quant: str = "none"  # bitsandbytes' nf4 or int8 base weights (QLoRA), compute dtype ``dtype``
+    double_quant: bool = True  # nf4: bnb_4bit_use_double_quant, as the QLoRA recipe sets it
     rounding: int = 512  # CUDA's caching allocator hands out multiples of 512 bytes
 
 
@@ -55,6 +58,8 @@ def run_step(model: Any, setup: Setup, *, fake: bool) -> StepResult:
                 p.register_post_accumulate_grad_hook(lambda p: tracker.add(p.grad, "gradients"))
         for b in model.buffers():
             tracker.add(b, "weights")
+        for t in state_tensors(model):  # real bitsandbytes' quantisation state (stand-ins hold it as buffers)
+            tracker.add(t, "weights")
         trainable = [p for p in model.parameters() if p.requires_grad]
         optimizer = _optimizer(setup.optimizer, trainable)
         model.train()

@@ -26,8 +26,9 @@ def size(n: int) -> str:
 
 def memory_view(report: Any) -> Group:
     s = report.setup
+    method = {"nf4": "QLoRA nf4", "int8": "LoRA on int8"}.get(s.quant, "LoRA")
     title = (
-        f"{report.model_id}: LoRA ({report.adapter}), batch {s.batch} × seq {s.seq}, {s.dtype}, "
+        f"{report.model_id}: {method} ({report.adapter}), batch {s.batch} × seq {s.seq}, {s.dtype}, "
         f"{'gradient checkpointing, ' if s.gradient_checkpointing else ''}{s.optimizer}"
     )
     terms = Table(title=title, title_justify="left", show_edge=False)
@@ -97,6 +98,8 @@ def memory_document(report: Any) -> dict[str, Any]:
             "gradient_checkpointing": s.gradient_checkpointing,
             "optimizer": s.optimizer,
             "attention": s.attention,
+            "quant": s.quant,
+            "double_quant": s.double_quant,
         },
         "trainable_params": report.trainable_params,
         "peak_bytes": report.peak_bytes,
