@@ -52,8 +52,8 @@ _LAZY = {
     "count": "modscope.check",
     "CountReport": "modscope.check",
     "VerifyReport": "modscope.inject",
-    "memory": "modscope.memory",
-    "MemoryReport": "modscope.memory",
+    "memory": "modscope.simulate",
+    "MemoryReport": "modscope.simulate",
 }
 
 

@@ -17,10 +17,10 @@ from peft import LoraConfig, get_peft_model
 import modscope
 from modscope.build import TASKS
 from modscope.cli import main
-from modscope.memory import _one, memory
-from modscope.memory.fit import capacity, largest
-from modscope.memory.step import DTYPES, Setup, run_step
-from modscope.memory.track import CATEGORIES
+from modscope.simulate import _one, memory
+from modscope.simulate.fit import capacity, largest
+from modscope.simulate.step import DTYPES, Setup, run_step
+from modscope.simulate.track import CATEGORIES
 from tests.test_handover import schema
 from tests.tiny import TINY, tiny_config
 
@@ -237,6 +237,13 @@ def test_a_model_without_a_language_model_loss_is_refused():
         memory(tiny_config("bert"), preset="qv") if False else memory(
             modscope.analyze(tiny_config("llama"), task="sequence-classification")
         )
+
+
+def test_the_api_stays_a_function_after_its_modules_are_imported():
+    import modscope.simulate.fit  # an import of the package must not shadow modscope.memory
+
+    assert callable(modscope.memory) and callable(modscope.memory)
+    assert modscope.memory(tiny_config("llama"), batch=1, seq=8).peak_bytes > 0
 
 
 def test_the_report_renders_in_notebooks():

@@ -16,10 +16,10 @@ from peft import LoraConfig, get_peft_model
 import modscope
 from modscope.build import TASKS
 from modscope.cli import main
-from modscope.memory import _one, memory
-from modscope.memory import step as step_module
-from modscope.memory.quant import _layers, state_tensors
-from modscope.memory.step import DTYPES, Setup, run_step
+from modscope.simulate import _one, memory
+from modscope.simulate import step as step_module
+from modscope.simulate.quant import _layers, state_tensors
+from modscope.simulate.step import DTYPES, Setup, run_step
 from tests.test_handover import schema
 from tests.test_memory import DEEP
 from tests.tiny import tiny_config

@@ -38,3 +38,21 @@ def test_notebook_runs_clean_from_scratch(tmp_path):
     fresh = _agreement(_text(nb))
     committed = _agreement(_text(nbformat.read(NOTEBOOK, as_version=4)))
     assert fresh and fresh.groups() == committed.groups()
+
+
+FIT = NOTEBOOK.with_name("will_it_fit.ipynb")
+
+
+def _curves(nb):
+    return re.search(r"\{'LoRA': \[[^\]]+\],\s*'LoRA, gradient checkpointing': \[[^\]]+\],[^}]+\}", _text(nb))
+
+
+def test_will_it_fit_runs_clean_and_draws_the_same_curves(tmp_path):
+    committed = nbformat.read(FIT, as_version=4)
+    assert _curves(committed) and "image/png" in str(committed.cells[-1].outputs)
+    nb = nbformat.read(FIT, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    assert _curves(nb).group(0) == _curves(committed).group(0)

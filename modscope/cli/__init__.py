@@ -1,5 +1,5 @@
-"""The command line: ``modscope show|check|export|memory|scan|catalog``, one module per command (its parser and a ``run``
-that calls the API and a renderer). Bad input -> one line on stderr, exit 2."""
+"""The command line: ``modscope show|check|export|memory|scan|catalog``, one module per command (its parser and a
+``run`` that calls the API and a renderer). Bad input -> one line on stderr, exit 2."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from modscope.cli import catalog, check, export, memory, scan, show
 from modscope.errors import ModscopeError
 
 COMMANDS = (show, check, export, memory, scan, catalog)
-HEAVY = {"show", "check", "export", "memory"}  # one model's work each: collector paused, transformers' log lines silenced
+# one model's work each: collector paused, transformers' log lines silenced
+HEAVY = {"show", "check", "export", "memory"}
 
 
 class _Parser(argparse.ArgumentParser):

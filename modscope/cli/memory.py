@@ -23,9 +23,9 @@ def _positive(text: str) -> int:
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    from modscope.memory.quant import QUANTS
-    from modscope.memory.step import ATTENTION, DTYPES, OPTIMIZERS
     from modscope.presets import PRESETS
+    from modscope.simulate.quant import QUANTS
+    from modscope.simulate.step import ATTENTION, DTYPES, OPTIMIZERS
 
     mem = subparsers.add_parser(NAME, help="peak memory of a LoRA training step; does it fit on a GPU?")
     mem.add_argument("model", help=MODEL_HELP)
@@ -48,7 +48,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from modscope.errors import OptionError
-    from modscope.memory import memory
+    from modscope.simulate import memory
 
     if args.preset and args.target_modules:
         raise OptionError("give --preset or --target-modules, not both")

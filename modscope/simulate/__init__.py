@@ -14,12 +14,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from modscope.errors import BuildError, OptionError, first_line
-from modscope.memory.depth import DepthPlan, at_depth, extend, plan_depth
-from modscope.memory.device import DeviceTerm, device_terms
-from modscope.memory.fit import CONTEXT, Fit, capacity, largest
-from modscope.memory.quant import QUANTS
-from modscope.memory.step import ATTENTION, DTYPES, OPTIMIZERS, Setup, StepResult, run_step
-from modscope.memory.track import CATEGORIES, PHASES
+from modscope.simulate.depth import DepthPlan, at_depth, extend, plan_depth
+from modscope.simulate.device import DeviceTerm, device_terms
+from modscope.simulate.fit import CONTEXT, Fit, capacity, largest
+from modscope.simulate.quant import QUANTS
+from modscope.simulate.step import ATTENTION, DTYPES, OPTIMIZERS, Setup, StepResult, run_step
+from modscope.simulate.track import CATEGORIES, PHASES
 
 __all__ = ["Fit", "MemoryReport", "Setup", "memory"]
 
@@ -161,6 +161,8 @@ def _check(setup: Setup) -> None:
 def _simulate(analysis: Any, config: Any, setup: Setup, expected: int) -> MemoryReport:
     base = copy.deepcopy(analysis.resolved.config)
     base._attn_implementation = setup.attention
+    for owner in {id(c): c for c in (base, base.get_text_config())}.values():
+        owner.use_cache = False  # training keeps no KV cache (transformers turns it off under checkpointing)
     # adapters on some blocks only do not repeat with the blocks: simulate whole
     repeats = not (getattr(config, "layers_to_transform", None) or getattr(config, "layers_pattern", None))
     depths = plan_depth(base) if repeats else None
@@ -200,7 +202,7 @@ def _one(analysis: Any, config: Any, peft_config: Any, setup: Setup) -> StepResu
     dtype = getattr(torch, DTYPES[setup.dtype])
     model = model.to(dtype)
     if setup.quant != "none":
-        from modscope.memory.quant import mark, quantise
+        from modscope.simulate.quant import mark, quantise
 
         mark(model)  # by transformers' rules, on the model PEFT has not wrapped yet
     peft_model = inject(model, copy.deepcopy(peft_config))[0]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from modscope.memory.step import Setup
+from modscope.simulate.step import Setup
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from modscope.memory.quant import state_tensors
-from modscope.memory.track import PHASES, Peak, make_tracker
+from modscope.simulate.quant import state_tensors
+from modscope.simulate.track import PHASES, Peak, make_tracker
 
 DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 OPTIMIZERS = ("adamw", "sgd")
