@@ -206,3 +206,21 @@ def test_cli_quant_nf4_on_a_catalog_model(capsys):
 def test_an_unknown_quantisation_is_refused():
     with pytest.raises(modscope.OptionError, match="unknown quant 'fp8'"):
         memory(tiny_config("llama"), quant="fp8")
+
+
+@pytest.mark.parametrize("family", ["llama", "gpt2"])
+def test_adamw_8bit_states_and_step_equal_bitsandbytes(family):
+    """The stand-in keeps the state bitsandbytes' AdamW8bit keeps (uint8 moments and blockwise absmax from
+    4096 elements, fp32 below) and the step's peaks equal a real step with bitsandbytes' optimizer."""
+    pytest.importorskip("bitsandbytes")
+    from tests.test_memory import _fake_peak, _real_peak
+
+    config = tiny_config(family, vocab_size=4096)  # an embedding-sized adapter above bitsandbytes' 4096 threshold
+    analysis = modscope.analyze(config)
+    lora = LoraConfig(r=64, target_modules=["q_proj", "v_proj"] if family == "llama" else ["c_attn"])
+    lora.fan_in_fan_out = family == "gpt2"
+    setup = Setup(batch=2, seq=16, dtype="bf16", optimizer="adamw-8bit")
+    real, fake = _real_peak(analysis, config, lora, setup), _fake_peak(analysis, config, lora, setup)
+    assert fake.persistent == real.persistent
+    for phase in ("forward", "backward"):
+        assert fake.peaks[phase].bytes == real.peaks[phase].bytes, phase

@@ -23,6 +23,11 @@ from modscope.simulate.track import CATEGORIES, PHASES
 
 __all__ = ["Fit", "MemoryReport", "Setup", "memory"]
 
+_OPTIMIZER_NAMES = {
+    "adamw": "AdamW (torch, foreach)",
+    "adamw-8bit": "AdamW8bit (bitsandbytes, blockwise 8-bit states for tensors of 4096 elements or more)",
+    "sgd": "SGD",
+}
 # what the model computes its own loss from; other tasks' labels are not the inputs
 _TASKS = ("causal-lm", "image-text-to-text", "masked-lm", "seq2seq-lm")
 
@@ -223,7 +228,7 @@ def _assumptions(analysis: Any, setup: Setup) -> tuple[str, ...]:
         f"weights in {setup.dtype}, adapters as PEFT creates them (fp32 unless the config says otherwise)",
         f"autocast to {setup.dtype}, as Trainer with {setup.dtype}=True" if setup.dtype != "fp32" else "no autocast",
         f"{setup.attention} attention; labels = input ids, loss computed by the model",
-        f"{'AdamW (torch, foreach)' if setup.optimizer == 'adamw' else 'SGD'}; the second step (optimizer "
+        f"{_OPTIMIZER_NAMES[setup.optimizer]}; the second step (optimizer "
         "states exist), gradients set to None after each step",
         "one unpadded sequence per row (padding adds a B·S·S mask)",
     ]

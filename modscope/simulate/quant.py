@@ -227,3 +227,45 @@ def _bnb_lora_forward(self: Any, x: Any, *args: Any, **kwargs: Any) -> Any:
             result = self.lora_variant[name].forward(self, active_adapter=name, x=x, result=result, **variant_kwargs)
             result = result.to(expected) if converting else result
     return result
+
+
+def adamw_8bit(params: list[Any], *, fake: bool) -> Any:
+    """bitsandbytes' ``AdamW8bit`` for the real check; on fake tensors, whose values its step reads, a stand-in
+    with the state it keeps (``Optimizer2State.init_state``): per tensor of at least 4096 elements two uint8
+    states of its shape and two fp32 absmax vectors of one value per 256-element block, beside two 256-entry
+    quantisation maps shared by all; fp32 states below that. Its update runs in place: no temporaries."""
+    import torch
+
+    if not fake:
+        import bitsandbytes as bnb
+
+        return bnb.optim.AdamW8bit(params, lr=1e-4)
+
+    class AdamW8bitStandIn:
+        def __init__(self) -> None:
+            self.state: dict[Any, dict[str, Any]] = {}
+            self.maps = (torch.empty(256), torch.empty(256))
+
+        def step(self) -> None:
+            for p in params:
+                if p in self.state:
+                    continue
+                if p.numel() < 4096:
+                    self.state[p] = {"state1": torch.empty_like(p, dtype=torch.float32)}
+                    self.state[p]["state2"] = torch.empty_like(p, dtype=torch.float32)
+                    continue
+                blocks = -(-p.numel() // 256)
+                self.state[p] = {
+                    "state1": torch.empty_like(p, dtype=torch.uint8),
+                    "state2": torch.empty_like(p, dtype=torch.uint8),
+                    "qmap1": self.maps[0],
+                    "qmap2": self.maps[1],
+                    "absmax1": torch.empty(blocks),
+                    "absmax2": torch.empty(blocks),
+                }
+
+        def zero_grad(self, set_to_none: bool = True) -> None:
+            for p in params:
+                p.grad = None
+
+    return AdamW8bitStandIn()

@@ -13,7 +13,7 @@ from modscope.simulate.quant import state_tensors
 from modscope.simulate.track import PHASES, Peak, make_tracker
 
 DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
-OPTIMIZERS = ("adamw", "sgd")
+OPTIMIZERS = ("adamw", "adamw-8bit", "sgd")
 ATTENTION = ("sdpa", "eager")
 
 
@@ -61,7 +61,7 @@ def run_step(model: Any, setup: Setup, *, fake: bool) -> StepResult:
         for t in state_tensors(model):  # real bitsandbytes' quantisation state (stand-ins hold it as buffers)
             tracker.add(t, "weights")
         trainable = [p for p in model.parameters() if p.requires_grad]
-        optimizer = _optimizer(setup.optimizer, trainable)
+        optimizer = _optimizer(setup.optimizer, trainable, fake)
         model.train()
         with tracker, warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -126,11 +126,15 @@ def _unpacked_sequences() -> Any:
             masking_utils.find_packed_sequence_indices = saved
 
 
-def _optimizer(name: str, params: list[Any]) -> Any:
+def _optimizer(name: str, params: list[Any], fake: bool) -> Any:
     import torch
 
     if name == "sgd":
         return torch.optim.SGD(params, lr=1e-4)
+    if name == "adamw-8bit":
+        from modscope.simulate.quant import adamw_8bit
+
+        return adamw_8bit(params, fake=fake)
     # foreach, as torch picks on CUDA (a CPU default would be the single-tensor loop)
     return torch.optim.AdamW(params, lr=1e-4, foreach=True)
 
