@@ -13,6 +13,8 @@ import pytest
 import torch
 import transformers
 from peft import LoraConfig, get_peft_model
+from test_handover import schema
+from tiny import TINY, tiny_config
 
 import modscope
 from modscope.build import TASKS
@@ -21,8 +23,6 @@ from modscope.simulate import _one, memory
 from modscope.simulate.fit import capacity, largest
 from modscope.simulate.step import DTYPES, Setup, run_step
 from modscope.simulate.track import CATEGORIES
-from tests.test_handover import schema
-from tests.tiny import TINY, tiny_config
 
 SMALL = dict(vocab_size=512, hidden_size=64, intermediate_size=128, num_attention_heads=4, num_key_value_heads=2)
 

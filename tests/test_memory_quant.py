@@ -12,6 +12,9 @@ import pytest
 import torch
 import transformers
 from peft import LoraConfig, get_peft_model
+from test_handover import schema
+from test_memory import DEEP
+from tiny import tiny_config
 
 import modscope
 from modscope.build import TASKS
@@ -20,9 +23,6 @@ from modscope.simulate import _one, memory
 from modscope.simulate import step as step_module
 from modscope.simulate.quant import _layers, state_tensors
 from modscope.simulate.step import DTYPES, Setup, run_step
-from tests.test_handover import schema
-from tests.test_memory import DEEP
-from tests.tiny import tiny_config
 
 # weights large against the logits, so the peak falls inside a quantised layer's matmul
 WIDE = dict(hidden_size=128, intermediate_size=1024, vocab_size=64, num_attention_heads=4)
@@ -213,7 +213,7 @@ def test_adamw_8bit_states_and_step_equal_bitsandbytes(family):
     """The stand-in keeps the state bitsandbytes' AdamW8bit keeps (uint8 moments and blockwise absmax from
     4096 elements, fp32 below) and the step's peaks equal a real step with bitsandbytes' optimizer."""
     pytest.importorskip("bitsandbytes")
-    from tests.test_memory import _fake_peak, _real_peak
+    from test_memory import _fake_peak, _real_peak
 
     config = tiny_config(family, vocab_size=4096)  # an embedding-sized adapter above bitsandbytes' 4096 threshold
     analysis = modscope.analyze(config)

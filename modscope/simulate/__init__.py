@@ -59,9 +59,6 @@ class MemoryReport:
         allocator holds beside it."""
         return self.tracked_bytes + sum(t.bytes for t in self.device if t.added)
 
-    def fits(self, capacity: int) -> bool:
-        return self.peak_bytes <= capacity
-
     def __rich__(self) -> Any:
         from modscope.render.memory import memory_view
 
@@ -112,6 +109,8 @@ def memory(
             f"memory simulates language-model training (labels = inputs); {analysis.model_id} is built for "
             f"{analysis.task}: choose a causal-lm, seq2seq-lm, masked-lm or image-text-to-text model"
         )
+    if lora_config is not None and preset is not None:
+        raise OptionError("give lora_config or preset, not both")
     if lora_config is None:
         plan = analysis.suggest(preset or DEFAULT_PRESET)
         config, label, expected = plan.lora_config(r), f"{plan.preset}, r={r}", plan.trainable_params(r)
