@@ -19,7 +19,7 @@ from tiny import TINY, tiny_config
 import modscope
 from modscope.build import TASKS
 from modscope.cli import main
-from modscope.simulate import _one, memory
+from modscope.simulate import _one, memory, training_config
 from modscope.simulate.fit import capacity, largest
 from modscope.simulate.step import DTYPES, Setup, run_step
 from modscope.simulate.track import CATEGORIES
@@ -30,9 +30,7 @@ SMALL = dict(vocab_size=512, hidden_size=64, intermediate_size=128, num_attentio
 def _real_peak(analysis, config, lora, setup):
     """The same step on a real CPU model built from the same config: what the simulation must equal."""
     torch.manual_seed(0)
-    config = copy.deepcopy(config)
-    if setup.attention:
-        config._attn_implementation = setup.attention
+    config = training_config(config, setup.attention)
     model = getattr(transformers, TASKS[analysis.task][0]).from_config(config)
     model = get_peft_model(model.to(getattr(torch, DTYPES[setup.dtype])), copy.deepcopy(lora))
     if setup.gradient_checkpointing:
@@ -41,10 +39,7 @@ def _real_peak(analysis, config, lora, setup):
 
 
 def _fake_peak(analysis, config, lora, setup):
-    config = copy.deepcopy(config)
-    if setup.attention:
-        config._attn_implementation = setup.attention
-    return _one(analysis, config, lora, setup)
+    return _one(analysis, training_config(config, setup.attention), lora, setup)
 
 
 def _top(result):

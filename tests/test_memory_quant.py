@@ -19,7 +19,7 @@ from tiny import tiny_config
 import modscope
 from modscope.build import TASKS
 from modscope.cli import main
-from modscope.simulate import _one, memory
+from modscope.simulate import _one, memory, training_config
 from modscope.simulate import step as step_module
 from modscope.simulate.quant import _layers, state_tensors
 from modscope.simulate.step import DTYPES, Setup, run_step
@@ -50,15 +50,15 @@ def _real_model(config, task, setup, path):
     cls = getattr(transformers, TASKS[task][0])
     dtype = getattr(torch, DTYPES[setup.dtype])
     cls.from_config(copy.deepcopy(config)).to(dtype).save_pretrained(path)
-    return cls.from_pretrained(
+    model = cls.from_pretrained(
         path, quantization_config=_bnb_config(setup), dtype=dtype, device_map="cpu", attn_implementation=setup.attention
     )
+    model.config.use_cache = False  # as modscope.simulate.training_config has it
+    return model
 
 
 def _fake(analysis, config, lora, setup):
-    config = copy.deepcopy(config)
-    config._attn_implementation = setup.attention
-    return _one(analysis, config, lora, setup)
+    return _one(analysis, training_config(config, setup.attention), lora, setup)
 
 
 def _rounded_bytes(tensors) -> int:

@@ -163,10 +163,7 @@ def _check(setup: Setup) -> None:
 
 
 def _simulate(analysis: Any, config: Any, setup: Setup, expected: int) -> MemoryReport:
-    base = copy.deepcopy(analysis.resolved.config)
-    base._attn_implementation = setup.attention
-    for owner in {id(c): c for c in (base, base.get_text_config())}.values():
-        owner.use_cache = False  # training keeps no KV cache (transformers turns it off under checkpointing)
+    base = training_config(analysis.resolved.config, setup.attention)
     # adapters on some blocks only do not repeat with the blocks: simulate whole
     repeats = not (getattr(config, "layers_to_transform", None) or getattr(config, "layers_pattern", None))
     depths = plan_depth(base) if repeats else None
@@ -194,6 +191,17 @@ def _simulate(analysis: Any, config: Any, setup: Setup, expected: int) -> Memory
         depths=depths,
         assumptions=_assumptions(analysis, setup),
     )
+
+
+def training_config(config: Any, attention: str | None) -> Any:
+    """A copy of ``config`` as training uses it: the attention implementation chosen, no KV cache (transformers
+    turns it off under checkpointing; a training step never reads it)."""
+    config = copy.deepcopy(config)
+    if attention:
+        config._attn_implementation = attention
+    for owner in {id(c): c for c in (config, config.get_text_config())}.values():
+        owner.use_cache = False
+    return config
 
 
 def _one(analysis: Any, config: Any, peft_config: Any, setup: Setup) -> StepResult:
