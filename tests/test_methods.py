@@ -200,6 +200,24 @@ def test_show_method_prints_a_config_that_pastes_and_equals_peft(name, tmp_path,
     assert all(str(size) in out for size in m.sizes)
 
 
+@pytest.mark.parametrize("name", ["ia3", "oft", "vera", "prompt-tuning"])
+def test_show_method_json_is_valid_and_its_config_is_what_peft_counts(name, tmp_path, capsys):
+    """The JSON as a user takes it: validated, ``config`` loaded into the PEFT class it names, and injected:
+    PEFT's count equals the document's for the chosen preset and size."""
+    import peft
+
+    tiny_config("llama").save_pretrained(tmp_path)
+    code, out, err = _run(["show", str(tmp_path), "--method", name, "--json"], capsys)
+    assert code == 0, err
+    document = json.loads(out)
+    _valid(document, "show-method")
+    assert document["verification"]["match"]
+    config = getattr(peft, document["config_class"])(**document["config"])
+    got = peft_injects(modscope.analyze(tiny_config("llama")).fresh_model(), config.to_dict())
+    size = str(document["size"]) if document["size"] is not None else "trainable"
+    assert got[0][0] == document["presets"][document["chosen"]]["trainable"][size]
+
+
 def test_linear_only_methods_refuse_conv1d_in_one_line(capsys):
     for name in ("oft", "loha", "miss"):
         code, _, err = _run(["check", "gpt2", "--method", name, "--target-modules", "c_attn"], capsys)

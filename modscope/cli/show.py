@@ -60,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
         require_matplotlib()  # before the work, not after it
     extras = dict(router=args.include_router, vision=args.include_vision, projector=args.include_projector)
     if args.method and METHODS[args.method] not in LORA_TYPES:
-        return _method(args, extras)
+        from modscope.cli._show_method import run_method
+
+        return run_method(args, extras)
     ranks = tuple(dict.fromkeys(args.r))
     verify_r = 8 if 8 in ranks else ranks[0]
     out = console()
@@ -98,21 +100,4 @@ def run(args: argparse.Namespace) -> int:
         from modscope.render.diagram import block_diagram, write_svg
 
         write_svg(block_diagram(analysis, chosen, verify_r), args.svg)
-    return 0 if report is None or report.match else 1
-
-
-def _method(args: argparse.Namespace, extras: dict[str, bool]) -> int:
-    """`show --method M`: M's counts per preset and size, its config as code, one injection of that code."""
-    from modscope import count
-    from modscope.analysis import analyze
-    from modscope.check import verify_count
-    from modscope.methods.table import method_table
-    from modscope.render.methods import method_taken_away, method_view
-
-    if args.json or args.svg:
-        raise OptionError("--json and --svg are not available with --method yet; drop them")
-    analysis = analyze(args.model, task=args.task, trust_remote_code=args.trust_remote_code)
-    table = method_table(analysis, METHODS[args.method], args.preset, **extras)
-    report = None if args.no_verify else verify_count(count(analysis, method_taken_away(table)))
-    console().print(method_view(table, report), crop=False)
     return 0 if report is None or report.match else 1

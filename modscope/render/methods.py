@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from rich.console import Group
@@ -61,3 +62,31 @@ def method_view(table: Any, verification: Any = None) -> Group:
     if verification is not None:
         parts.append(verification_text(verification))
     return Group(*parts)
+
+
+def method_document(table: Any, verification: Any = None) -> dict[str, Any]:
+    """`show --method M --json`, in the shape of ``modscope/schemas/show-method.schema.json``: the counts per
+    preset and size (null where PEFT refuses) and ``config``, the keyword arguments of the printed config."""
+    from modscope.render.json import SCHEMA_VERSION
+
+    m = table.method
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "model": table.model_id,
+        "peft_type": m.peft_type,
+        "knob": m.knob or None,
+        "sizes": list(table.sizes),
+        "presets": {
+            row.preset: {
+                "trainable": dict(zip([str(s) for s in table.sizes or ("trainable",)], row.counts, strict=True)),
+                "note": row.note,
+            }
+            for row in table.rows
+        },
+        "chosen": table.chosen,
+        "size": table.size if table.sizes else None,
+        "config_class": m.config_class,
+        "config": table.kwargs,
+        "total_params": table.total_params,
+        "verification": None if verification is None else {**asdict(verification), "match": verification.match},
+    }
