@@ -246,3 +246,9 @@ def test_the_report_renders_in_notebooks():
     bundle = report._repr_mimebundle_()
     assert "peak allocated" in bundle["text/plain"] and "<" in bundle["text/html"]
     assert set(report.terms) == set(CATEGORIES)
+
+
+def test_the_sequence_search_stops_at_the_model_s_positions(capsys):
+    assert main(["memory", "gpt2", "--seq", "256", "--gpu", "80GiB", "--search", "seq", "--json"]) == 0
+    fit = json.loads(capsys.readouterr().out)["fit"]
+    assert fit["largest"] == fit["limit"] == 1024  # GPT-2's learned positions end there; memory is not the limit

@@ -78,10 +78,9 @@ def _fit_text(fit: Any) -> Text:
     style = "green" if fit.fits else "red"
     text = Text(f"{fit.gpu}: {verdict} ({size(fit.needed)} with the CUDA context)", style=f"bold {style}")
     if fit.largest is not None:
-        text.append(
-            f"; largest {fit.over} that fits: {fit.largest}" if fit.largest else f"; not even {fit.over} 1 fits",
-            style="bold",
-        )
+        capped = " (the model's maximum)" if fit.largest == fit.limit and fit.over == "seq" else ""
+        found = f"; largest {fit.over} that fits: {fit.largest}{capped}"
+        text.append(found if fit.largest else f"; not even {fit.over} 1 fits", style="bold")
     return text
 
 
@@ -123,5 +122,6 @@ def memory_document(report: Any) -> dict[str, Any]:
             "fits": f.fits,
             "largest": f.largest,
             "over": f.over,
+            "limit": f.limit,
         }
     return document

@@ -143,9 +143,9 @@ def _fit(
     now = getattr(report.setup, over)
     step = max(needed(now + 1) - needed(now), 1)
     guess = max(now + (cap - needed(now)) // step, 1)
-    limit = 1 << 20 if over == "batch" else 1 << 24
+    limit = 1 << 20 if over == "batch" else (_positions(analysis.resolved.config) or 1 << 24)
     best = largest(lambda n: needed(n) <= cap, now, min(guess, limit), limit)
-    return Fit(label, cap, report.peak_bytes + CONTEXT, best, over)
+    return Fit(label, cap, report.peak_bytes + CONTEXT, best, over, limit)
 
 
 def _check(setup: Setup) -> None:
@@ -191,6 +191,13 @@ def _simulate(analysis: Any, config: Any, setup: Setup, expected: int) -> Memory
         depths=depths,
         assumptions=_assumptions(analysis, setup),
     )
+
+
+def _positions(config: Any) -> int | None:
+    """The longest sequence the model was built for (GPT-2's learned positions end there)."""
+    text = config.get_text_config()
+    found = next((getattr(text, n) for n in ("max_position_embeddings", "n_positions") if hasattr(text, n)), None)
+    return found if isinstance(found, int) and found > 0 else None
 
 
 def training_config(config: Any, attention: str | None) -> Any:
@@ -241,6 +248,9 @@ def _assumptions(analysis: Any, setup: Setup) -> tuple[str, ...]:
     ]
     if setup.quant != "none":
         found.append(_quant_assumption(setup))
+    positions = _positions(analysis.resolved.config)
+    if positions and setup.seq > positions:
+        found.append(f"{setup.seq} tokens is beyond the model's {positions} positions: it may not run at all")
     if analysis.task == "image-text-to-text":
         found.append("text only: no image in the batch, the vision tower's weights counted, not run")
     if any(layer.experts for layer in analysis.layers):

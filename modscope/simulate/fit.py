@@ -39,6 +39,7 @@ class Fit:
     needed: int  # the estimated peak plus the CUDA context
     largest: int | None  # the largest batch (or sequence length) that fits, None when not searched
     over: str  # "batch" or "seq"
+    limit: int | None = None  # the search's upper end (the model's positions, for seq)
 
     @property
     def fits(self) -> bool:
