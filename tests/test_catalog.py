@@ -76,6 +76,12 @@ def test_lookup_is_case_insensitive_and_org_optional(name):
 # what. Each alias is recorded with its evidence in the entry's found_at.
 RESOLVES_OFFLINE = {
     "Qwen/Qwen2-7B": "Qwen/Qwen2-7B",
+    "openai-community/gpt2-xl": "gpt2-xl",
+    "gpt2-large": "gpt2-large",
+    "distilbert/distilgpt2": "distilgpt2",
+    "google-bert/bert-large-uncased": "bert-large-uncased",
+    "all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2",
+    "stabilityai/stablelm-3b-4e1t": "stabilityai/stablelm-3b-4e1t",
     "google/gemma-3-1b-it": "google/gemma-3-1b-pt",  # differs only in eos_token_id
     "mistralai/Mistral-7B-v0.3": "mistralai/Mistral-7B-Instruct-v0.3",  # same file but for transformers_version
     "meta-llama/Llama-3.2-1B-Instruct": "meta-llama/Llama-3.2-1B",  # differs only in eos_token_id
