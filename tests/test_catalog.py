@@ -82,6 +82,8 @@ RESOLVES_OFFLINE = {
     "google-bert/bert-large-uncased": "bert-large-uncased",
     "all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2",
     "stabilityai/stablelm-3b-4e1t": "stabilityai/stablelm-3b-4e1t",
+    "01-ai/Yi-6B": "01-ai/Yi-6B",
+    "yi-34b": "01-ai/Yi-34B",
     "google/gemma-3-1b-it": "google/gemma-3-1b-pt",  # differs only in eos_token_id
     "mistralai/Mistral-7B-v0.3": "mistralai/Mistral-7B-Instruct-v0.3",  # same file but for transformers_version
     "meta-llama/Llama-3.2-1B-Instruct": "meta-llama/Llama-3.2-1B",  # differs only in eos_token_id
