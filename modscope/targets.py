@@ -67,9 +67,10 @@ def _regex_for(ordered: list[str], names: tuple[str, ...]) -> tuple[str | None, 
     return (regex if selects(regex, names) == wanted else None), spelled_out
 
 
-def shortest_suffixes(ordered: list[str], names: Iterable[str]) -> tuple[str, ...]:
+def shortest_suffixes(ordered: list[str], names: Iterable[str], *, at_index: bool = False) -> tuple[str, ...]:
     """For each of ``ordered``, its shortest dotted suffix (starting at a name, not an index: ``layer.0.conv``
-    rather than ``0.conv``) that selects nothing unwanted among ``names``, its full path at worst."""
+    rather than ``0.conv``, unless ``at_index``) that selects nothing unwanted among ``names``, its full path at
+    worst (inexact only where the full path is itself the suffix of another name; callers that need it check)."""
     wanted = set(ordered)
     holders: dict[int, dict[str, bool]] = {}  # depth -> suffix -> whether every name it selects is wanted
 
@@ -85,8 +86,8 @@ def shortest_suffixes(ordered: list[str], names: Iterable[str]) -> tuple[str, ..
     chosen: dict[str, None] = {}
     for name in ordered:
         segments = name.split(".")
-        depths = [d for d in range(1, len(segments)) if not segments[-d].isdigit()] + [len(segments)]
-        chosen[".".join(next(segments[-d:] for d in depths if only_wanted(segments[-d:])))] = None
+        depths = [d for d in range(1, len(segments)) if at_index or not segments[-d].isdigit()] + [len(segments)]
+        chosen[".".join(next((segments[-d:] for d in depths if only_wanted(segments[-d:])), segments))] = None
     return tuple(chosen)
 
 

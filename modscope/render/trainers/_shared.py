@@ -111,30 +111,6 @@ def yaml_lines(values: dict[str, Any], indent: str = "") -> list[str]:
 # --- target spellings ---
 
 
-def shortest_suffixes(wanted: list[str], names: Iterable[str]) -> tuple[str, ...] | None:
-    """The shortest dotted suffixes that, as entries of a ``target_modules`` list (the name itself or a
-    ``.suffix`` of it), select exactly ``wanted`` among ``names``; None where some name is a suffix of another."""
-    parts = {name: name.split(".") for name in names}
-    wanted_set, left = set(wanted), list(wanted)
-    chosen: dict[str, None] = {}
-    for depth in range(1, max(len(p) for p in parts.values()) + 1):
-        holders: dict[str, set[str]] = {}
-        for name, p in parts.items():
-            if len(p) >= depth:
-                holders.setdefault(".".join(p[-depth:]), set()).add(name)
-        keep = []
-        for name in left:
-            suffix = ".".join(parts[name][-depth:])
-            if holders[suffix] <= wanted_set:
-                chosen[suffix] = None
-            else:
-                keep.append(name)
-        left = keep
-        if not left:
-            return tuple(chosen)
-    return None
-
-
 def any_of(names: Iterable[str]) -> str:
     """One regex that fullmatches exactly what a list of these names selects (TRL and Unsloth read one string
     as a regex)."""

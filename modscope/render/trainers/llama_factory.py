@@ -27,9 +27,9 @@ from modscope.render.trainers._shared import (
     differences,
     heading,
     peft_conversion,
-    shortest_suffixes,
     yaml_lines,
 )
+from modscope.targets import shortest_suffixes
 
 _DEFAULT = (("vision_tower",), ("multi_modal_projector",), ())
 # model_type -> (vision keys, projector keys, conflict keys), as visual.py registers them (ff6d4d1, 2026-08-18)
@@ -136,7 +136,7 @@ def snippet(target: Target, to: str) -> tuple[str, tuple[Difference, ...]]:
     if model_type in COMPOSITE:  # entries are substrings of paths: leaf names, else the paths themselves
         spellings = [list(dict.fromkeys(n.rpartition(".")[2] for n in target.modules)), target.modules]
     else:
-        spellings = [list(shortest_suffixes(target.modules, analysis.module_names) or target.modules)]
+        spellings = [list(shortest_suffixes(target.modules, analysis.module_names, at_index=True))]
     names = analysis.module_names
     found_exact = (
         s for s in spellings if {n for n in names if matches(selected(s, model_type, names, flags), n)} == wanted
