@@ -333,3 +333,14 @@ def test_catalog_table_groups_by_family_with_kind_and_size(capsys):
     assert main(["catalog", "qwen"]) == 0
     out = capsys.readouterr().out
     assert "family" in out and "qwen3_moe" in out and "MoE" in out and "494M" in out
+
+
+def test_catalog_ids_print_whole_on_an_80_column_terminal():
+    from rich.console import Console
+
+    from modscope.render.rich import catalog_table
+
+    console = Console(width=80, record=True)
+    console.print(catalog_table(ENTRIES))
+    lines = console.export_text().splitlines()
+    assert all(any(line.split()[:1] == [e.id] for line in lines) for e in ENTRIES)

@@ -6,6 +6,7 @@ import io
 import re
 from typing import Any
 
+from rich import box
 from rich.console import Console, Group
 from rich.syntax import Syntax
 from rich.table import Table
@@ -295,23 +296,26 @@ def scan_view(report: Any, *, all_rows: bool = False) -> Any:
 
 
 def catalog_table(entries: Any) -> Table:
-    """The catalog grouped by family (model type), smallest first, with each entry's kind and size."""
-    table = Table(title=f"modscope catalog: {len(entries)} model(s)", title_justify="left")
-    for column in ("family", "id", "kind", "size", "parameters"):
-        table.add_column(column, justify="right" if column in ("size", "parameters") else "left", overflow="fold")
-    ordered = sorted(entries, key=lambda e: (e.model_type, e.total_params or 0, e.id.lower()))
-    for i, e in enumerate(ordered):
-        first = i == 0 or ordered[i - 1].model_type != e.model_type
-        last = i + 1 == len(ordered) or ordered[i + 1].model_type != e.model_type
+    """The catalog grouped by family (model type, a heading row each), smallest first, with each entry's kind
+    and size. Ids (indented under their family) are never wrapped, so they copy whole; on a narrow terminal the exact count gives way first."""
+    table = Table(
+        title=f"modscope catalog: {len(entries)} model(s), by family",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        collapse_padding=True,
+    )
+    table.add_column("family / id", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("size", justify="right", no_wrap=True)
+    table.add_column("parameters", justify="right")
+    family = None
+    for e in sorted(entries, key=lambda e: (e.model_type, e.total_params or 0, e.id.lower())):
+        if e.model_type != family:
+            family = e.model_type
+            table.add_row(Text(family, style="bold"))
         exact = f"{e.total_params:,}" if e.total_params else "needs its own code"
-        table.add_row(
-            e.model_type if first else "",
-            e.id,
-            e.kind,
-            _short_count(e.total_params),
-            exact,
-            end_section=last,
-        )
+        table.add_row(f"  {e.id}", e.kind, _short_count(e.total_params), exact)
     return table
 
 
