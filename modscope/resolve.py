@@ -150,8 +150,23 @@ def read_config_json(file: Path) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ConfigError(f"{file} holds a JSON {type(raw).__name__}, not a config object")
     if "model_type" not in raw:
-        raise ConfigError(f"{file} has no 'model_type'; is it a transformers config.json?")
+        raise ConfigError(f"{file} has no 'model_type'; {_model_type_hint(file)}")
     return raw
+
+
+def _model_type_hint(file: Path) -> str:
+    """Old configs (prajjwal1/bert-tiny's) left the type to the repo name, which transformers 5 no longer reads:
+    name the model type the path spells, as transformers 4 guessed it (the longest one it contains)."""
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+    folder = file.resolve().parent
+    if folder.parent.name == "snapshots":  # the Hugging Face cache: models--org--name/snapshots/<hash>
+        folder = folder.parent.parent
+    spelled = [t for t in CONFIG_MAPPING_NAMES if t in folder.name.lower()]
+    if not spelled:
+        return "is it a transformers config.json?"
+    guess = max(spelled, key=len)
+    return f'transformers 5 no longer guesses it from the name; if this is a {guess} model, add "model_type": "{guess}"'
 
 
 def _make(

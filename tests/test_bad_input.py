@@ -40,6 +40,14 @@ def test_malformed_or_truncated_config(capsys, tmp_path, text):
     one_line_exit_2(capsys, ["show", str(tmp_path)], str(tmp_path))
 
 
+def test_config_without_model_type_names_the_type_its_folder_spells(capsys, tmp_path):
+    """prajjwal1/bert-tiny's config.json has no model_type: transformers 4 guessed it from the name, 5 does not."""
+    folder = tmp_path / "bert-tiny"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"hidden_size": 128, "num_hidden_layers": 2}))
+    one_line_exit_2(capsys, ["show", str(folder)], "no 'model_type'", '"model_type": "bert"')
+
+
 def test_unknown_model_type(capsys, tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "not_a_real_type"}))
     one_line_exit_2(capsys, ["show", str(tmp_path)], "not_a_real_type", "not known to the installed transformers")
