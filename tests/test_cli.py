@@ -2,6 +2,7 @@
 
 import gc
 import json
+import os
 import subprocess
 import sys
 
@@ -120,3 +121,15 @@ def test_catalog_lists_entries_without_torch():
     assert any(r["id"] == "Qwen/Qwen2-0.5B" and r["total_params"] == 494_032_768 for r in rows)
     heavy, printed = _isolated(["catalog"])
     assert heavy == [] and "Qwen/Qwen2-0.5B" in printed
+
+
+def test_show_prints_nothing_on_stderr_but_its_own_lines():
+    """Libraries' start-up log lines (bitsandbytes' CPU build warns of a missing optional kernel on every
+    import, peft imports it) do not reach the terminal."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "modscope", "show", "Qwen/Qwen2-0.5B"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert proc.returncode == 0 and proc.stderr == ""

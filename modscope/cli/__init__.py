@@ -67,7 +67,12 @@ def _gc_paused() -> Iterator[None]:
 
 def _quiet_transformers() -> None:
     """transformers' own log lines (advice on building a class standalone, …) would break the one-line error and
-    the JSON on the terminal; what matters reaches the user as modscope's output or error."""
+    the JSON on the terminal; what matters reaches the user as modscope's output or error. So would
+    bitsandbytes' CPU build, which peft imports when installed: it warns on every start that an optional
+    kernel package is missing, a kernel modscope never needs."""
+    import logging as std_logging
+
     from transformers.utils import logging
 
     logging.set_verbosity_error()
+    std_logging.getLogger("bitsandbytes").setLevel(std_logging.ERROR)
