@@ -225,11 +225,9 @@ UNVERIFIED = {
     "bigscience/bloom-560m",
     "deepseek-ai/DeepSeek-V2-Lite",
     "facebook/opt-6.7b",
-    "gpt2",
     "meta-llama/Llama-3.1-405B",
     "meta-llama/Llama-3.1-70B",
     "tiiuae/falcon-7b",
-    "xlm-roberta-base",
 }
 
 
