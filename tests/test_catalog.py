@@ -125,6 +125,8 @@ RESOLVES_OFFLINE = {
     "openai/whisper-large-v3": "openai/whisper-large-v3",
     "allenai/OLMoE-1B-7B-0924": "allenai/OLMoE-1B-7B-0924",
     "ibm-granite/granite-3.1-8b-instruct": "ibm-granite/granite-3.1-8b-instruct",
+    "unsloth/Qwen3-235B-A22B-bnb-4bit": "Qwen/Qwen3-235B-A22B",
+    "QwQ-32B": "Qwen/QwQ-32B",
 }
 
 
@@ -171,6 +173,7 @@ def within_card_rounding(total, value, step):
 CARD_DISCREPANCIES = {
     "Qwen/Qwen2.5-32B": 0.01,  # "32.5B" for 32.76B
     "Qwen/Qwen2.5-Coder-32B-Instruct": 0.01,  # "32.5B" for 32.76B, the same shapes as Qwen/Qwen2.5-32B
+    "Qwen/QwQ-32B": 0.01,  # "32.5B" for 32.76B, the same shapes as Qwen/Qwen2.5-32B
     # the Qwen2 blog's "7.07B" for 7.62B; the same dimensions as Qwen/Qwen2.5-7B, whose card says 7.61B
     "Qwen/Qwen2-7B": 0.08,
     "Qwen/Qwen2.5-VL-7B-Instruct": 0.19,  # "7 billion" for 8.29B, the vision tower included
