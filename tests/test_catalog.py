@@ -127,6 +127,8 @@ RESOLVES_OFFLINE = {
     "ibm-granite/granite-3.1-8b-instruct": "ibm-granite/granite-3.1-8b-instruct",
     "unsloth/Qwen3-235B-A22B-bnb-4bit": "Qwen/Qwen3-235B-A22B",
     "QwQ-32B": "Qwen/QwQ-32B",
+    "DeepSeek-V4-Flash-0731": "deepseek-ai/DeepSeek-V4-Flash-0731",
+    "deepseek-ai/DeepSeek-V4-Pro": "deepseek-ai/DeepSeek-V4-Pro",
 }
 
 
@@ -149,7 +151,7 @@ def test_close_matches_offer_the_near_miss():
     assert "Qwen/Qwen2-0.5B" in catalog.close_matches("Qwen/Qwen2-0.5")
 
 
-_UNITS = {"": 1, "k": 1e3, "m": 1e6, "million": 1e6, "b": 1e9, "billion": 1e9}
+_UNITS = {"": 1, "k": 1e3, "m": 1e6, "million": 1e6, "b": 1e9, "billion": 1e9, "t": 1e12}
 
 
 def card_count(text):
