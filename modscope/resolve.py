@@ -183,6 +183,7 @@ def _make(
                 f"config.json says tie_word_embeddings=false, but transformers ties {model_type}'s output "
                 "and input embeddings: counts follow what transformers builds"
             )
+        notes += _untie_as_loading_does(raw, config)
         return ResolvedConfig(config, model_id, source, location, tuple(notes))
     if not raw.get("auto_map"):
         raise ConfigError(
@@ -190,6 +191,24 @@ def _make(
             " upgrade transformers or check the config"
         )
     return _remote_code_config(raw, model_id, source, location, trust_remote_code, code_dir, notes)
+
+
+def _untie_as_loading_does(raw: dict[str, Any], config: Any) -> list[str]:
+    """A composite config.json that leaves ``tie_word_embeddings`` out gets transformers 5's class default
+    (True for mistral3, internvl, …) while its text config says false: such checkpoints hold their own output
+    layer, and loading them keeps it apart ("both are present in the checkpoints with different values, so we
+    will NOT tie them"). The real model is untied, so the count is too (a tiny real model in the tests shows it)."""
+    text = config.get_text_config(decoder=True)
+    if "tie_word_embeddings" in raw or text is config or getattr(text, "tie_word_embeddings", None) is not False:
+        return []
+    if not getattr(config, "tie_word_embeddings", False):
+        return []
+    config.tie_word_embeddings = False
+    return [
+        f"config.json leaves tie_word_embeddings to {raw['model_type']}'s default (tied) while its text config says"
+        " false: a checkpoint saved so holds its own output layer, which transformers keeps untied on loading;"
+        " counted untied"
+    ]
 
 
 def _remote_code_config(raw, model_id, source, location, trust_remote_code, code_dir, notes) -> ResolvedConfig:

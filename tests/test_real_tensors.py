@@ -8,6 +8,7 @@ PEFT on the meta device and PEFT on real tensors disagree, a test below pins the
 """
 
 import copy
+import json
 import re
 from functools import cache
 
@@ -205,3 +206,32 @@ def test_layer_replication_total_differs_under_low_cpu_mem_usage():
     assert (report.trainable, report.total) == real_counts
     verified = verify_count(report)
     assert verified.match and verified.peft_all == real_counts[1]
+
+
+def test_an_untied_checkpoint_behind_a_tied_class_default_is_counted_as_it_loads(tmp_path):
+    """Mistral Small 3.1's config.json leaves tie_word_embeddings out: transformers 5's Mistral3Config
+    defaults it to true and builds a tied model, but the checkpoint holds its own output layer and loading
+    it keeps the two apart. modscope counts what loading gives, and PEFT agrees on the loaded model."""
+    from transformers import AutoModelForImageTextToText, Mistral3Config
+
+    small = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4, head_dim=8)
+    text = dict(model_type="mistral", num_key_value_heads=2, vocab_size=128, tie_word_embeddings=False, **small)
+    vision = dict(model_type="pixtral", image_size=32, patch_size=16, **small)
+    torch.manual_seed(0)
+    saved = AutoModelForImageTextToText.from_config(
+        Mistral3Config(text_config=text, vision_config=vision, tie_word_embeddings=False)
+    )
+    saved.save_pretrained(tmp_path)
+    raw = json.loads((tmp_path / "config.json").read_text())
+    del raw["tie_word_embeddings"]  # as the published file has it
+    (tmp_path / "config.json").write_text(json.dumps(raw))
+
+    loaded = AutoModelForImageTextToText.from_pretrained(tmp_path)
+    analysis = modscope.analyze(tmp_path)
+    assert loaded.lm_head.weight is not loaded.get_input_embeddings().weight
+    assert analysis.total_params == sum(p.numel() for p in loaded.parameters())
+    assert any("counted untied" in n for n in analysis.notes)
+    values = {"r": 8, "target_modules": analysis.suggest("all-linear").target_modules, "modules_to_save": ["lm_head"]}
+    (trainable, total), _ = peft_on_real(loaded, values)
+    report = modscope.count(analysis, values)
+    assert (report.trainable, report.total) == (trainable, total)
