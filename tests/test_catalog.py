@@ -129,6 +129,14 @@ RESOLVES_OFFLINE = {
     "QwQ-32B": "Qwen/QwQ-32B",
     "DeepSeek-V4-Flash-0731": "deepseek-ai/DeepSeek-V4-Flash-0731",
     "deepseek-ai/DeepSeek-V4-Pro": "deepseek-ai/DeepSeek-V4-Pro",
+    "mistralai/Mixtral-8x7B-Instruct-v0.1": "mistralai/Mixtral-8x7B-v0.1",  # the same file, read on both pages
+    "mistralai/Mistral-Small-3.1-24B-Instruct-2503": "mistralai/Mistral-Small-3.1-24B-Instruct-2503",
+    "Ministral-8B-Instruct-2410": "mistralai/Ministral-8B-Instruct-2410",
+    "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B": "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B",
+    "unsloth/DeepSeek-R1-Distill-Qwen-1.5B-unsloth-bnb-4bit": "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B",
+    "bigscience/bloomz-560m": "bigscience/bloomz-560m",
+    "Salesforce/codegen-2B-multi": "Salesforce/codegen-2B-multi",
+    "HuggingFaceTB/SmolVLM-256M-Instruct": "HuggingFaceTB/SmolVLM-256M-Instruct",
 }
 
 
@@ -178,7 +186,9 @@ CARD_DISCREPANCIES = {
     "Qwen/QwQ-32B": 0.01,  # "32.5B" for 32.76B, the same shapes as Qwen/Qwen2.5-32B
     # the Qwen2 blog's "7.07B" for 7.62B; the same dimensions as Qwen/Qwen2.5-7B, whose card says 7.61B
     "Qwen/Qwen2-7B": 0.08,
-    "Qwen/Qwen2.5-VL-7B-Instruct": 0.19,  # "7 billion" for 8.29B, the vision tower included
+    "Qwen/Qwen2.5-VL-7B-Instruct": 0.19,
+    # "1.5B", the size class of its base Qwen2.5-Math-1.5B, for 1.78B: its input and output embeddings are untied
+    "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B": 0.19,  # "7 billion" for 8.29B, the vision tower included
     # the paper's 1.3B; the untied 51200 x 2048 embedding and lm_head alone are 210M of the 1.42B
     "microsoft/phi-1": 0.1,
     "microsoft/phi-1_5": 0.1,
