@@ -93,10 +93,13 @@ def _axolotl_linear_names(model) -> list[str]:
 # src/llamafactory/model/adapter.py (_setup_lora_tuning), model_utils/misc.py (find_all_linear_modules),
 # model_utils/visual.py (COMPOSITE_MODELS, get_forbidden_modules, patch_target_modules) ---
 
-# the registered multimodal types these tests build: (vision keys, projector keys, conflict keys)
+# the registered multimodal types the tests and the catalog build: (vision keys, projector keys, conflict keys)
 LLAMA_FACTORY_COMPOSITE = {
     "llava": (["vision_tower"], ["multi_modal_projector"], []),
+    "gemma3": (["vision_tower"], ["multi_modal_projector"], []),
+    "mistral3": (["vision_tower"], ["model.multi_modal_projector"], []),
     "qwen2_vl": (["visual.patch_embed", "visual.blocks"], ["visual.merger"], ["patch_embed"]),
+    "qwen2_5_vl": (["visual.patch_embed", "visual.blocks"], ["visual.merger"], ["patch_embed"]),
 }
 
 
