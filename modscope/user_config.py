@@ -5,9 +5,10 @@ words."""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
-from modscope.errors import OptionError, first_line
+from modscope.errors import ConfigError, OptionError, first_line
 from modscope.methods import METHODS, counted, refusal
 from modscope.peft_rules import CHECKED_FIELDS, check_values
 
@@ -109,3 +110,39 @@ def _config_class(peft_type: Any) -> Any:
     if cls not in (LoraConfig, AdaLoraConfig) and not counted(peft_type):
         raise OptionError(refusal(peft_type))
     return cls
+
+
+def read_adapter_config(path: str) -> dict[str, Any]:
+    """The fields in ``--config``: an adapter_config.json (or its adapter directory) read by PEFT's own
+    ``PeftConfig.from_json_file``, or YAML."""
+    import warnings
+
+    import yaml
+    from peft import PeftConfig
+
+    file = Path(path)
+    if file.is_dir():
+        file = file / "adapter_config.json"
+    kind = "YAML" if file.suffix in (".yaml", ".yml") else "JSON"
+    try:
+        if kind == "YAML":
+            values = yaml.safe_load(file.read_text())
+        else:
+            with warnings.catch_warnings():  # it drops runtime_config, which PEFT never saves and nothing counts
+                warnings.simplefilter("ignore")
+                values = PeftConfig.from_json_file(str(file))
+    except OSError as exc:
+        raise ConfigError(f"cannot read --config {file}: {exc.strerror or first_line(exc)}") from None
+    except (ValueError, yaml.YAMLError) as exc:  # JSON's errors and undecodable bytes are ValueErrors
+        raise ConfigError(
+            f"--config {file} is not valid {kind}: {' '.join(str(exc).split())}; give an "
+            "adapter_config.json or a .yaml file of LoraConfig fields"
+        ) from None
+    except TypeError:  # from_json_file looks for a key in a JSON number or null
+        values = None
+    if not isinstance(values, dict):
+        raise ConfigError(
+            f"--config {file} holds {type(values).__name__ if values is not None else 'null'}, not "
+            'a mapping of LoraConfig fields such as {"r": 8, "target_modules": ["q_proj"]}'
+        )
+    return values

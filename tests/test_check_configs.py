@@ -19,7 +19,7 @@ from modscope.check import count, verify_count
 from modscope.cli import main
 from modscope.errors import ConfigError, ModscopeError, OptionError
 from modscope.inject import wrapped_layers
-from modscope.resolve import read_adapter_config
+from modscope.user_config import read_adapter_config
 
 FIXTURES = Path(__file__).parent / "fixtures" / "adapter_configs"
 SEQ_CLS = "sequence-classification"

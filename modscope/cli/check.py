@@ -44,7 +44,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def lora_values(args: argparse.Namespace) -> dict[str, Any]:
     """The LoraConfig fields from --config and the options (options win)."""
-    from modscope.resolve import read_adapter_config
+    from modscope.user_config import read_adapter_config
 
     values = read_adapter_config(args.config) if args.config else {}
     if args.rank_pattern:

@@ -296,8 +296,8 @@ def scan_view(report: Any, *, all_rows: bool = False) -> Any:
 
 
 def catalog_table(entries: Any) -> Table:
-    """The catalog grouped by family (model type, a heading row each), smallest first, with each entry's kind
-    and size. Ids (indented under their family) are never wrapped, so they copy whole; on a narrow terminal the exact count gives way first."""
+    """The catalog by family (model type, a heading row each), smallest first, with each entry's kind and size.
+    Ids are never wrapped, so they copy whole; on a narrow terminal the exact count gives way first."""
     table = Table(
         title=f"modscope catalog: {len(entries)} model(s), by family",
         title_justify="left",
