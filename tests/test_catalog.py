@@ -137,6 +137,16 @@ RESOLVES_OFFLINE = {
     "bigscience/bloomz-560m": "bigscience/bloomz-560m",
     "Salesforce/codegen-2B-multi": "Salesforce/codegen-2B-multi",
     "HuggingFaceTB/SmolVLM-256M-Instruct": "HuggingFaceTB/SmolVLM-256M-Instruct",
+    "meta-llama/Meta-Llama-3.1-405B": "meta-llama/Llama-3.1-405B",
+    "Meta-Llama-3.1-70B": "meta-llama/Llama-3.1-70B",
+    "meta-llama/Llama-3.2-11B-Vision-Instruct": "meta-llama/Llama-3.2-11B-Vision-Instruct",
+    "qwen/qwen3.5-397b-a17b": "Qwen/Qwen3.5-397B-A17B",
+    "unsloth/Qwen3.5-122B-A10B-bnb-4bit": "Qwen/Qwen3.5-122B-A10B",
+    "Qwen/Qwen2.5-72B-Instruct-AWQ": "Qwen/Qwen2.5-72B-Instruct",
+    "Qwen/Qwen3-Next-80B-A3B-Instruct-FP8": "Qwen/Qwen3-Next-80B-A3B-Instruct",
+    "unsloth/Qwen3-30B-A3B-Instruct-2507-bnb-4bit": "Qwen/Qwen3-30B-A3B-Instruct-2507",
+    "unsloth/Qwen3-Coder-30B-A3B-Instruct": "Qwen/Qwen3-Coder-30B-A3B-Instruct",
+    "GLM-5": "zai-org/GLM-5",
 }
 
 
@@ -240,8 +250,6 @@ UNVERIFIED = {
     "bigscience/bloom-560m",
     "deepseek-ai/DeepSeek-V2-Lite",
     "facebook/opt-6.7b",
-    "meta-llama/Llama-3.1-405B",
-    "meta-llama/Llama-3.1-70B",
     "tiiuae/falcon-7b",
 }
 
