@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from modscope.build import BuiltModel, build
+from modscope.build import BuiltModel, build_resolved
 from modscope.errors import OptionError
 from modscope.graph import ModuleGraph, build_graph
 from modscope.inject import VerifyReport, verify_plan
@@ -100,7 +100,7 @@ class Analysis:
         if self._spare:
             return self._spare.pop()
         assert self.resolved is not None
-        return build(self.resolved.config, self.task, trust_remote_code=self.resolved.trust_remote_code).model
+        return build_resolved(self.resolved, self.task).model
 
     def model(self) -> Any:
         """The built meta model, unchanged, for reading what only the tensors tell (which weights are tied);
@@ -137,7 +137,7 @@ class Analysis:
 def analyze(source: Any, *, task: str | None = None, trust_remote_code: bool = False) -> Analysis:
     """Analyse a model from a Hub id, a local path or a ``transformers.PretrainedConfig``."""
     resolved = resolve(source, trust_remote_code=trust_remote_code)
-    return analysis_of(resolved, build(resolved.config, task, trust_remote_code=resolved.trust_remote_code))
+    return analysis_of(resolved, build_resolved(resolved, task))
 
 
 def analysis_of(resolved: ResolvedConfig, built: BuiltModel) -> Analysis:

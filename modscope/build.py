@@ -48,8 +48,11 @@ def task_of(architecture: str, model_type: str) -> str:
     return "base"
 
 
-def build(config: Any, task: str | None = None, *, trust_remote_code: bool = False) -> BuiltModel:
-    """Build the model on the meta device, from ``config.architectures`` or from ``task``."""
+def build(
+    config: Any, task: str | None = None, *, trust_remote_code: bool = False, untied_output: bool = False
+) -> BuiltModel:
+    """Build the model on the meta device, from ``config.architectures`` or from ``task``; with
+    ``untied_output``, its output layer apart from the input embeddings, as loading the checkpoint leaves it."""
     import torch
     import transformers
 
@@ -81,5 +84,33 @@ def build(config: Any, task: str | None = None, *, trust_remote_code: bool = Fal
         raise BuildError(
             f"transformers could not build {model_type} from its config: {type(exc).__name__}: {first_line(exc)}"
         ) from None
+    if untied_output:
+        untie_output(model)
     architecture = type(model).__name__
     return BuiltModel(model, architecture, task or task_of(architecture, model_type))
+
+
+def build_resolved(resolved: Any, task: str | None = None) -> BuiltModel:
+    """``build`` for a ``resolve.ResolvedConfig``: with its own code if it needs it, untied as it loads."""
+    return build(
+        resolved.config, task, trust_remote_code=resolved.trust_remote_code, untied_output=resolved.untied_output
+    )
+
+
+def untie_output(model: Any) -> None:
+    """What transformers' loading does when a checkpoint holds an output layer different from the input
+    embeddings it was to be tied to: the output layer keeps its own weight, and the pair leaves the model's
+    tied keys (so a later ``tie_weights()`` does not tie them again). The config is left as it was."""
+    import torch
+
+    try:
+        out, emb = model.get_output_embeddings(), model.get_input_embeddings()
+    except NotImplementedError:
+        return
+    if out is None or emb is None or out.weight is not emb.weight:
+        return
+    out.weight = torch.nn.Parameter(torch.empty_like(out.weight))
+    tied = getattr(model, "all_tied_weights_keys", None)
+    if isinstance(tied, dict):
+        name = next(n for n, m in model.named_modules() if m is out)
+        tied.pop(f"{name}.weight", None)

@@ -40,6 +40,9 @@ class ResolvedConfig:
     location: str
     notes: tuple[str, ...] = field(default=())
     trust_remote_code: bool = False
+    # transformers ties the output layer to the input embeddings, but the checkpoint holds its own, which
+    # loading keeps apart: the model is built untied, as it loads (``build.untie_output``)
+    untied_output: bool = False
 
 
 def resolve(source: Any, *, trust_remote_code: bool = False) -> ResolvedConfig:
@@ -178,13 +181,9 @@ def _make(
     model_type = raw["model_type"]
     if model_type in CONFIG_MAPPING_NAMES:
         config = config_from_dict(raw)
-        if raw.get("tie_word_embeddings") is False and getattr(config, "tie_word_embeddings", False):
-            notes.append(
-                f"config.json says tie_word_embeddings=false, but transformers ties {model_type}'s output "
-                "and input embeddings: counts follow what transformers builds"
-            )
-        notes += _untie_as_loading_does(raw, config)
-        return ResolvedConfig(config, model_id, source, location, tuple(notes))
+        untied = _untied_on_loading(raw, config)
+        notes += [untied] if untied else []
+        return ResolvedConfig(config, model_id, source, location, tuple(notes), untied_output=bool(untied))
     if not raw.get("auto_map"):
         raise ConfigError(
             f"model_type {model_type!r} is not known to the installed transformers and the config has no auto_map;"
@@ -193,22 +192,26 @@ def _make(
     return _remote_code_config(raw, model_id, source, location, trust_remote_code, code_dir, notes)
 
 
-def _untie_as_loading_does(raw: dict[str, Any], config: Any) -> list[str]:
-    """A composite config.json that leaves ``tie_word_embeddings`` out gets transformers 5's class default
-    (True for mistral3, internvl, …) while its text config says false: such checkpoints hold their own output
-    layer, and loading them keeps it apart ("both are present in the checkpoints with different values, so we
-    will NOT tie them"). The real model is untied, so the count is too (a tiny real model in the tests shows it)."""
-    text = config.get_text_config(decoder=True)
-    if "tie_word_embeddings" in raw or text is config or getattr(text, "tie_word_embeddings", None) is not False:
-        return []
+def _untied_on_loading(raw: dict[str, Any], config: Any) -> str:
+    """Why the output layer is untied, or "". transformers ties it to the input embeddings when the config's
+    ``tie_word_embeddings`` is true: T5 and mT5 force it whatever config.json says, and composite configs
+    that leave it out (Mistral Small 3.1) get a class default of true while their text config says false.
+    A checkpoint saved under either file holds its own output layer, and loading it keeps the two apart
+    ("both are present in the checkpoints with different values, so we will NOT tie them"): the real model
+    is untied, so modscope builds it so (tiny real saved models in the tests show both cases)."""
     if not getattr(config, "tie_word_embeddings", False):
-        return []
-    config.tie_word_embeddings = False
-    return [
-        f"config.json leaves tie_word_embeddings to {raw['model_type']}'s default (tied) while its text config says"
-        " false: a checkpoint saved so holds its own output layer, which transformers keeps untied on loading;"
-        " counted untied"
-    ]
+        return ""
+    text = config.get_text_config(decoder=True)
+    if raw.get("tie_word_embeddings") is False:
+        said = "config.json says tie_word_embeddings=false"
+    elif "tie_word_embeddings" not in raw and text is not config and text.tie_word_embeddings is False:
+        said = "config.json leaves tie_word_embeddings out and its text config says false"
+    else:
+        return ""
+    return (
+        f"{said}; transformers ties {raw['model_type']}'s output layer to the input embeddings on building, but"
+        " the checkpoint holds its own, which loading keeps apart: counted untied, as it loads"
+    )
 
 
 def _remote_code_config(raw, model_id, source, location, trust_remote_code, code_dir, notes) -> ResolvedConfig:

@@ -235,9 +235,10 @@ PINNED_TOTALS = {
     "facebook/opt-6.7b": 6_658_473_984,
     "bert-base-uncased": 109_514_298,
     "microsoft/deberta-v3-base": 184_551_780,
-    # transformers 5 ties T5's lm_head to the shared embedding whatever config.json says (see the note)
-    "google/flan-t5-xxl": 11_003_736_064,
-    "bigscience/mt0-xxl": 11_896_598_528,
+    # transformers 5 ties T5's lm_head to the shared embedding whatever config.json says, but loading the
+    # checkpoint, which holds its own, keeps them apart: counted untied (see the note)
+    "google/flan-t5-xxl": 11_135_332_352,
+    "bigscience/mt0-xxl": 12_921_057_280,
     "Salesforce/codegen25-7b-multi": 6_895_702_016,
 }
 

@@ -208,30 +208,60 @@ def test_layer_replication_total_differs_under_low_cpu_mem_usage():
     assert verified.match and verified.peft_all == real_counts[1]
 
 
+def _saved_untied(model, folder, drop_tie_key):
+    """Save ``model`` (its output layer apart from the input embeddings) as a checkpoint whose config.json
+    says what the published file says: tie_word_embeddings false, or nothing at the top level."""
+    model.save_pretrained(folder)
+    raw = json.loads((folder / "config.json").read_text())
+    if drop_tie_key:
+        del raw["tie_word_embeddings"]
+    else:
+        raw["tie_word_embeddings"] = False
+    (folder / "config.json").write_text(json.dumps(raw))
+
+
+def _counted_as_loaded(folder, auto_class, values):
+    """modscope's total and count on ``folder`` equal the loaded model's and PEFT's on it; the notes say why."""
+    loaded = auto_class.from_pretrained(folder)
+    assert loaded.get_output_embeddings().weight is not loaded.get_input_embeddings().weight
+    analysis = modscope.analyze(folder)
+    assert analysis.total_params == sum(p.numel() for p in loaded.parameters())
+    assert analysis.resolved.untied_output and any("counted untied" in n for n in analysis.notes)
+    (trainable, total), _ = peft_on_real(loaded, values)
+    report = modscope.count(analysis, values)
+    assert (report.trainable, report.total) == (trainable, total)
+
+
+def test_a_t5_checkpoint_transformers_would_tie_is_counted_as_it_loads(tmp_path):
+    """flan-t5 and mT0 say tie_word_embeddings=false; transformers 5's T5Config ties whatever the file says,
+    but loading the checkpoint, which holds its own lm_head, keeps it apart."""
+    from transformers import AutoModelForSeq2SeqLM, T5Config
+
+    config = T5Config(vocab_size=64, d_model=16, d_kv=4, d_ff=32, num_layers=1, num_heads=2)
+    torch.manual_seed(0)
+    model = AutoModelForSeq2SeqLM.from_config(config)
+    model.lm_head.weight = torch.nn.Parameter(torch.randn_like(model.shared.weight))  # trained apart
+    _saved_untied(model, tmp_path, drop_tie_key=False)
+    _counted_as_loaded(
+        tmp_path, AutoModelForSeq2SeqLM, {"r": 8, "target_modules": ["q", "v"], "modules_to_save": ["lm_head"]}
+    )
+
+
 def test_an_untied_checkpoint_behind_a_tied_class_default_is_counted_as_it_loads(tmp_path):
     """Mistral Small 3.1's config.json leaves tie_word_embeddings out: transformers 5's Mistral3Config
     defaults it to true and builds a tied model, but the checkpoint holds its own output layer and loading
-    it keeps the two apart. modscope counts what loading gives, and PEFT agrees on the loaded model."""
+    it keeps the two apart."""
     from transformers import AutoModelForImageTextToText, Mistral3Config
 
     small = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4, head_dim=8)
     text = dict(model_type="mistral", num_key_value_heads=2, vocab_size=128, tie_word_embeddings=False, **small)
     vision = dict(model_type="pixtral", image_size=32, patch_size=16, **small)
     torch.manual_seed(0)
-    saved = AutoModelForImageTextToText.from_config(
+    model = AutoModelForImageTextToText.from_config(
         Mistral3Config(text_config=text, vision_config=vision, tie_word_embeddings=False)
     )
-    saved.save_pretrained(tmp_path)
-    raw = json.loads((tmp_path / "config.json").read_text())
-    del raw["tie_word_embeddings"]  # as the published file has it
-    (tmp_path / "config.json").write_text(json.dumps(raw))
-
-    loaded = AutoModelForImageTextToText.from_pretrained(tmp_path)
-    analysis = modscope.analyze(tmp_path)
-    assert loaded.lm_head.weight is not loaded.get_input_embeddings().weight
-    assert analysis.total_params == sum(p.numel() for p in loaded.parameters())
-    assert any("counted untied" in n for n in analysis.notes)
-    values = {"r": 8, "target_modules": analysis.suggest("all-linear").target_modules, "modules_to_save": ["lm_head"]}
-    (trainable, total), _ = peft_on_real(loaded, values)
-    report = modscope.count(analysis, values)
-    assert (report.trainable, report.total) == (trainable, total)
+    _saved_untied(model, tmp_path, drop_tie_key=True)
+    targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    _counted_as_loaded(
+        tmp_path, AutoModelForImageTextToText, {"r": 8, "target_modules": targets, "modules_to_save": ["lm_head"]}
+    )

@@ -214,10 +214,10 @@ def training_config(config: Any, attention: str | None) -> Any:
 def _one(analysis: Any, config: Any, peft_config: Any, setup: Setup) -> StepResult:
     import torch
 
-    from modscope.build import build
+    from modscope.build import build_resolved
     from modscope.inject import inject
 
-    model = build(config, analysis.task, trust_remote_code=analysis.resolved.trust_remote_code).model
+    model = build_resolved(replace(analysis.resolved, config=config), analysis.task).model
     dtype = getattr(torch, DTYPES[setup.dtype])
     model = model.to(dtype)
     if setup.quant != "none":
