@@ -135,7 +135,8 @@ def find(name: str) -> CatalogMatch | None:
         original, quantised = stripped, True
     if not quantised and org.lower() not in REUPLOAD_ORGS:
         return None
-    entry = lookup(original)
+    # Unsloth names Meta's Llama 3 without its "Meta-" (unsloth/llama-3-8b-bnb-4bit is Meta-Llama-3-8B)
+    entry = lookup(original) or lookup(f"meta-{original}")
     if entry is None:
         return None
     what = "a quantised re-upload" if quantised else "a re-upload"

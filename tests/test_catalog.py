@@ -91,6 +91,7 @@ RESOLVES_OFFLINE = {
     "meta-llama/Llama-3.2-3B-Instruct": "meta-llama/Llama-3.2-3B",  # differs only in eos_token_id
     "distilbert-base-uncased": "distilbert-base-uncased",
     "unsloth/Qwen3-8B-bnb-4bit": "Qwen/Qwen3-8B",
+    "unsloth/llama-3-8b-bnb-4bit": "meta-llama/Meta-Llama-3-8B",  # Unsloth drops "Meta-"
     "/home/someone/Llama-3.1-8B-Instruct": "meta-llama/Llama-3.1-8B-Instruct",
     "/root/autodl-tmp/flan-t5-xxl": "google/flan-t5-xxl",
     "gpt2-medium": "gpt2-medium",
