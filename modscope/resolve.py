@@ -202,9 +202,10 @@ def _untied_on_loading(raw: dict[str, Any], config: Any) -> str:
     if not getattr(config, "tie_word_embeddings", False):
         return ""
     text = config.get_text_config(decoder=True)
+    text_unties = text is not config and getattr(text, "tie_word_embeddings", None) is False
     if raw.get("tie_word_embeddings") is False:
         said = "config.json says tie_word_embeddings=false"
-    elif "tie_word_embeddings" not in raw and text is not config and text.tie_word_embeddings is False:
+    elif "tie_word_embeddings" not in raw and text_unties:
         said = "config.json leaves tie_word_embeddings out and its text config says false"
     else:
         return ""
