@@ -103,14 +103,17 @@ def untie_output(model: Any) -> None:
     tied keys (so a later ``tie_weights()`` does not tie them again). The config is left as it was."""
     import torch
 
+    from modscope.graph import output_embeddings_name
+
+    name = output_embeddings_name(model)
     try:
-        out, emb = model.get_output_embeddings(), model.get_input_embeddings()
+        emb = model.get_input_embeddings()
     except NotImplementedError:
         return
+    out = model.get_submodule(name) if name is not None else None
     if out is None or emb is None or out.weight is not emb.weight:
         return
     out.weight = torch.nn.Parameter(torch.empty_like(out.weight))
     tied = getattr(model, "all_tied_weights_keys", None)
     if isinstance(tied, dict):
-        name = next(n for n, m in model.named_modules() if m is out)
         tied.pop(f"{name}.weight", None)

@@ -114,10 +114,11 @@ def build_graph(model: Any) -> ModuleGraph:
             parent = name.rpartition(".")[0]
             graph.add_edge(parent, name)
     runs = {node: _runs(graph, node) for node, data in graph.nodes(data=True) if data["module_list"]}
-    return ModuleGraph(graph, runs, total, _output_embeddings(model))
+    return ModuleGraph(graph, runs, total, output_embeddings_name(model))
 
 
-def _output_embeddings(model: Any) -> str | None:
+def output_embeddings_name(model: Any) -> str | None:
+    """The path of the module ``get_output_embeddings()`` returns, or None."""
     try:
         out = model.get_output_embeddings()
     except Exception:  # some models don't implement it
