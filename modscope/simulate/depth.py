@@ -27,7 +27,7 @@ def _owner(config: Any) -> tuple[Any, str] | None:
     """The config (the language model's, in a multimodal config) and attribute holding the depth."""
     if any(isinstance(getattr(config, n, None), int) for n in _ENCODER_DECODER):
         return None  # two stacks: simulated whole
-    owner = getattr(config, "text_config", None) or config
+    owner = config.get_text_config()
     for name in _DEPTH:
         if isinstance(getattr(owner, name, None), int):
             return owner, name

@@ -46,6 +46,6 @@ def device_terms(config: Any, setup: Setup, gpu: str = "hopper") -> tuple[Device
 
 
 def _text(config: Any, name: str) -> int:
-    owner = getattr(config, "text_config", None) or config
+    owner = config.get_text_config()
     value = getattr(owner, name, None)
     return value if isinstance(value, int) else 0
