@@ -120,6 +120,7 @@ RESOLVES_OFFLINE = {
     "tiiuae/falcon-7b-instruct": "tiiuae/falcon-7b-instruct",
     "microsoft/phi-1_5": "microsoft/phi-1_5",
     "EleutherAI/gpt-j-6B": "EleutherAI/gpt-j-6b",
+    "google/flan-t5-base": "google/flan-t5-base",
     "unsloth/DeepSeek-R1-Distill-Qwen-7B-bnb-4bit": "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B",
     "deepseek-ai/DeepSeek-R1-Distill-Llama-70B": "deepseek-ai/DeepSeek-R1-Distill-Llama-70B",
     "SmolLM-1.7B": "HuggingFaceTB/SmolLM-1.7B",
@@ -249,9 +250,7 @@ PINNED_TOTALS = {
 # entry must come from the official file.
 UNVERIFIED = {
     "Qwen/Qwen2.5-72B",
-    "bigscience/bloom-560m",
     "deepseek-ai/DeepSeek-V2-Lite",
-    "facebook/opt-6.7b",
     "tiiuae/falcon-7b",
 }
 
