@@ -37,6 +37,9 @@ class Analysis:
     _spare: list = field(default_factory=list, repr=False, compare=False)
     # compiled plans by (preset, extras): show, scan and the error messages ask for the same ones again
     _compiled: dict = field(default_factory=dict, repr=False, compare=False)
+    # the task the model was built for; None built the config's own architectures (ViTForImageClassification
+    # has no task of modscope's: building for its nearest task, "base", would build ViTModel)
+    _asked: str | None = field(default=None, repr=False, compare=False)
 
     def suggest(
         self, preset: str = DEFAULT_PRESET, *, router: bool = False, vision: bool = False, projector: bool = False
@@ -99,8 +102,13 @@ class Analysis:
         """A model on the meta device for PEFT to inject into: the spare one once, then new builds."""
         if self._spare:
             return self._spare.pop()
+        return self.rebuild().model
+
+    def rebuild(self, config: Any = None) -> BuiltModel:
+        """A new meta model of this analysis' class, from its config or from ``config`` (a changed copy of it)."""
         assert self.resolved is not None
-        return build_resolved(self.resolved, self.task).model
+        resolved = self.resolved if config is None else replace(self.resolved, config=config)
+        return build_resolved(resolved, self._asked)
 
     def model(self) -> Any:
         """The built meta model, unchanged, for reading what only the tensors tell (which weights are tied);
@@ -160,6 +168,7 @@ def analysis_of(resolved: ResolvedConfig, built: BuiltModel) -> Analysis:
         peft_refusal=model_refusal(built.model),
         resolved=resolved,
         _spare=[built.model],
+        _asked=built.asked,
     )
 
 

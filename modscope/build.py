@@ -28,6 +28,7 @@ class BuiltModel:
     model: Any  # torch.nn.Module on the meta device
     architecture: str
     task: str
+    asked: str | None = None  # the task build was asked for; None built the config's architectures
 
 
 def _mapping(task: str) -> dict[str, Any]:
@@ -87,7 +88,7 @@ def build(
     if untied_output:
         untie_output(model)
     architecture = type(model).__name__
-    return BuiltModel(model, architecture, task or task_of(architecture, model_type))
+    return BuiltModel(model, architecture, task or task_of(architecture, model_type), task)
 
 
 def build_resolved(resolved: Any, task: str | None = None) -> BuiltModel:

@@ -51,10 +51,7 @@ def _replicated_model(analysis: Any, layer_map: list[list[int]]) -> Any:
     ``num_hidden_layers`` on the model's config, which the analysis shares."""
     from peft.tuners.tuners_utils import replicate_layers
 
-    from modscope.build import build_resolved
-
-    resolved = analysis.resolved
-    built = build_resolved(replace(resolved, config=copy.deepcopy(resolved.config)), analysis.task)
+    built = analysis.rebuild(copy.deepcopy(analysis.resolved.config))
     blocks = getattr(built.model.config, "num_hidden_layers", None)
     try:
         replicate_layers(built.model, [(start, end) for start, end in layer_map])

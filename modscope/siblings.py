@@ -1,7 +1,7 @@
 """Roles that only a layer's siblings settle: a layer's name and shape alone do not say that a two-layer projector
 is an MLP, that an MLP's first layer is a fused gate+up, that a bottleneck of two Linear layers is a low-rank
-delta on a third, or that two 1x1 convolutions are a channel MLP. Each pass refines what ``roles.classify``
-decided from the layer itself."""
+delta on a third, that two 1x1 convolutions are a channel MLP, or that a vision tower is a model's only body.
+Each pass refines what ``roles.classify`` decided from the layer itself."""
 
 from __future__ import annotations
 
@@ -18,7 +18,17 @@ _LINEAR = ("linear", "conv1d")
 
 
 def refine(graph: ModuleGraph, layers: list[Layer]) -> tuple[Layer, ...]:
-    return _low_rank_deltas(graph, _fused_gate_up(_projector_mlp(_confirm_cross_kv(layers))))
+    return _sole_tower(_low_rank_deltas(graph, _fused_gate_up(_projector_mlp(_confirm_cross_kv(layers)))))
+
+
+def _sole_tower(layers: tuple[Layer, ...]) -> tuple[Layer, ...]:
+    """A vision or audio model on its own (ViT's image classifier keeps its body under ``vit.``, SAM's vision
+    model under ``vision_encoder.``): its tower is no side part of a language model but the model itself, which
+    the presets adapt as they adapt a language model's blocks."""
+    towers = {l.part for l in layers if l.group not in ("head", "embedding", "other")}
+    if len(towers) != 1 or towers & {"language", "projector"}:
+        return layers
+    return tuple(replace(l, part="language") if l.part in towers else l for l in layers)
 
 
 def _by_parent(layers: list[Layer], keep) -> dict[str, list[Layer]]:

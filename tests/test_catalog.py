@@ -121,6 +121,7 @@ RESOLVES_OFFLINE = {
     "microsoft/phi-1_5": "microsoft/phi-1_5",
     "EleutherAI/gpt-j-6B": "EleutherAI/gpt-j-6b",
     "google/flan-t5-base": "google/flan-t5-base",
+    "google/vit-base-patch16-224": "google/vit-base-patch16-224",
     "unsloth/DeepSeek-R1-Distill-Qwen-7B-bnb-4bit": "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B",
     "deepseek-ai/DeepSeek-R1-Distill-Llama-70B": "deepseek-ai/DeepSeek-R1-Distill-Llama-70B",
     "SmolLM-1.7B": "HuggingFaceTB/SmolLM-1.7B",

@@ -179,3 +179,32 @@ def test_vision_tower_and_projector_only_on_request():
     assert {l.part for l in wide.layers} == {"language", "vision", "projector"}
     report = modscope.verify(a, wide, r=4)
     assert report.match, report.summary
+
+
+@pytest.mark.parametrize("architecture", ["ViTForImageClassification", "ViTModel"])
+def test_a_vision_model_alone_is_its_own_body(architecture):
+    """ViT's image classifier keeps its blocks under `vit.`, a vision tower's name: they are the model itself, so
+    the presets adapt them as the bare ViTModel's; PEFT on a real tiny classifier trains what modscope counts.
+    Each injection gets the same class again (image classification is no task of modscope's to rebuild it by)."""
+    import copy
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForImageClassification, ViTConfig
+
+    config = ViTConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, image_size=32,
+        patch_size=16, num_labels=3, architectures=[architecture],
+    )  # fmt: skip
+    a = modscope.analyze(config)
+    assert [type(a.fresh_model()).__name__ for _ in range(2)] == [architecture] * 2  # no task of ours: rebuilt alike
+    plan = a.suggest("all-linear")
+    assert {l.part for l in a.layers} == {"language"} and len(plan.layers) == 2 * 6
+    assert not any(l.group == "head" for l in plan.layers)
+    report = modscope.verify(a, plan, r=4)
+    assert report.match, report.summary
+    if architecture == "ViTForImageClassification":
+        torch.manual_seed(0)
+        real = AutoModelForImageClassification.from_config(config)
+        peft_model = get_peft_model(copy.deepcopy(real), LoraConfig(**plan.lora_config_kwargs(4)))
+        assert peft_model.get_nb_trainable_parameters() == (plan.trainable_params(4), a.total_params + report.peft)

@@ -214,10 +214,9 @@ def training_config(config: Any, attention: str | None) -> Any:
 def _one(analysis: Any, config: Any, peft_config: Any, setup: Setup) -> StepResult:
     import torch
 
-    from modscope.build import build_resolved
     from modscope.inject import inject
 
-    model = build_resolved(replace(analysis.resolved, config=config), analysis.task).model
+    model = analysis.rebuild(config).model
     dtype = getattr(torch, DTYPES[setup.dtype])
     model = model.to(dtype)
     if setup.quant != "none":
