@@ -56,25 +56,34 @@ def counted(config):
     )
 
 
-def proven(a, plan, r=R, formats=FORMATS, lora_alpha=None):
-    """Export ``plan`` to each format, read each back as its trainer does, inject it (identical configs once) and
-    hold PEFT's count to modscope's, or to the difference stated; returns the exports by format."""
-    results, injected = {}, []
+def exported(a, plan, r=R, formats=FORMATS, lora_alpha=None):
+    """``plan`` in each format that can say it (torchtune has a few families; LLaMA-Factory names no expert)."""
+    results = {}
     for fmt in formats:
         try:
-            result = export(a, plan, fmt, r, lora_alpha)
+            results[fmt] = export(a, plan, fmt, r, lora_alpha)
         except OptionError:
             unsupported = fmt == "torchtune" and a.model_type not in TORCHTUNE_FAMILIES
             unnameable = fmt == "llama-factory" and all(l.kind == "param" for l in plan.layers)  # experts alone
             assert unsupported or unnameable, (fmt, a.model_type)
-            continue
-        results[fmt] = result
+    return results
+
+
+def proven(a, plan, r=R, formats=FORMATS, lora_alpha=None, results=None, exact_too=True):
+    """Export ``plan`` to each format, read each back as its trainer does, inject it (identical configs once) and
+    hold PEFT's count to modscope's, or to the difference stated; returns the exports by format. Without
+    ``exact_too``, only the exports stating a difference are injected (see the full scan below)."""
+    results = exported(a, plan, r, formats, lora_alpha) if results is None else results
+    injected = []
+    for fmt, result in results.items():
         assert result.exact or fmt not in ALWAYS_EXACT, (fmt, result.differences)
         if fmt == "json":
             assert json.loads(result.text)["trainable"] == result.trainable
         else:
             assert f"{result.trainable:,} trainable" in result.text.splitlines()[1]
         assert all(str(d) in result.text for d in result.differences)
+        if result.exact and not exact_too:
+            continue
         config = read(fmt, result.text, a.model())
         report = next((rep for seen, rep in injected if seen == counted(config)), None)
         if report is None:
@@ -179,6 +188,22 @@ def test_unsloth_gets_a_regex_through_fast_model_and_never_other_modules_to_save
     for model_type in TINY:
         for plan in analysis(model_type).plans().values():
             assert "modules_to_save" not in export(analysis(model_type), plan, "unsloth").text
+
+
+def test_unsloth_gets_a_classifiers_targets_through_fast_model():
+    """FastLanguageModel sets task_type SEQ_CLS on a class named *Classification, and PEFT then trains the head."""
+    from transformers import ViTConfig
+
+    config = ViTConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, image_size=32,
+        patch_size=16, num_labels=3, architectures=["ViTForImageClassification"],
+    )  # fmt: skip
+    a = modscope.analyze(config)
+    plan = a.suggest("qv")
+    ours = proven(a, plan, formats=("unsloth",))["unsloth"]
+    assert ours.exact and "FastModel.get_peft_model" in ours.text
+    naive = peft_count(a, read("unsloth", ours.text.replace("FastModel", "FastLanguageModel"), a.model()), plan)
+    assert naive.peft == plan.trainable_params(R) + 32 * 3 + 3, naive.summary  # the classifier, in full
 
 
 def test_swift_sets_lora_dropout_to_zero_beside_target_parameters():
@@ -343,10 +368,37 @@ def test_catalog_model_types_beyond_the_tiny_families(entry):
     _every_preset(entry)
 
 
+_STRUCTURES: dict = {}  # every export of a model, less its name and counts -> the entry injected for them
+
+
+def _taken_away(a, results):
+    """What a user takes away from each export but the model's name and the counts (the snippets' comments, the
+    JSON's trainable): the same for catalog models that differ only in sizes (Qwen2.5's 0.5B to 72B)."""
+    shape = []
+    for fmt, result in results.items():
+        text = result.text.replace(a.model_id, "<model>")
+        if fmt == "json":
+            document = json.loads(text)
+            document.pop("trainable")
+            text = json.dumps(document)
+        shape.append((fmt, result.exact, [line for line in text.splitlines() if not line.lstrip().startswith("#")]))
+    return repr(shape)
+
+
 @pytest.mark.skipif(not os.environ.get("MODSCOPE_FULL_SCAN"), reason="every catalog model: MODSCOPE_FULL_SCAN=1")
-@pytest.mark.parametrize("entry", _catalog(), ids=lambda e: e.id)
+@pytest.mark.parametrize("entry", sorted(_catalog(), key=lambda e: e.total_params or 0), ids=lambda e: e.id)
 def test_every_catalog_model_full_scan(entry):
-    _every_preset(entry)
+    """Every preset of every catalog model in every format, read back and injected as the trainers do. Models whose
+    exports are the same but for name and counts are injected once, the smallest first; for the others the exports
+    that state a difference from modscope's count are injected, and their own counts are PEFT's in
+    test_catalog.py::test_every_entry_shows_offline_verified_by_peft."""
+    a = analysis(entry.id)
+    exports = {name: exported(a, plan) for name, plan in a.plans().items()}
+    shape = (a.model_type, a.architecture, *(_taken_away(a, results) for results in exports.values()))
+    first = _STRUCTURES.setdefault(shape, entry.id) == entry.id
+    for name, plan in a.plans().items():
+        proven(a, plan, results=exports[name], exact_too=first)
+    _ANALYSES.pop(entry.id)
 
 
 def test_the_readme_shows_what_export_prints():
