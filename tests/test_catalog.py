@@ -122,6 +122,7 @@ RESOLVES_OFFLINE = {
     "EleutherAI/gpt-j-6B": "EleutherAI/gpt-j-6b",
     "google/flan-t5-base": "google/flan-t5-base",
     "google/vit-base-patch16-224": "google/vit-base-patch16-224",
+    "bigscience/mt0-large": "bigscience/mt0-large",
     "unsloth/DeepSeek-R1-Distill-Qwen-7B-bnb-4bit": "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B",
     "deepseek-ai/DeepSeek-R1-Distill-Llama-70B": "deepseek-ai/DeepSeek-R1-Distill-Llama-70B",
     "SmolLM-1.7B": "HuggingFaceTB/SmolLM-1.7B",
