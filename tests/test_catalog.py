@@ -123,6 +123,8 @@ RESOLVES_OFFLINE = {
     "google/flan-t5-base": "google/flan-t5-base",
     "google/vit-base-patch16-224": "google/vit-base-patch16-224",
     "bigscience/mt0-large": "bigscience/mt0-large",
+    "google/paligemma-3b-pt-224": "google/paligemma-3b-pt-224",
+    "google/gemma-3-270m-it": "google/gemma-3-270m",  # the same file, byte for byte (its git blob id)
     "unsloth/DeepSeek-R1-Distill-Qwen-7B-bnb-4bit": "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B",
     "deepseek-ai/DeepSeek-R1-Distill-Llama-70B": "deepseek-ai/DeepSeek-R1-Distill-Llama-70B",
     "SmolLM-1.7B": "HuggingFaceTB/SmolLM-1.7B",

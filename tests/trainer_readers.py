@@ -97,6 +97,7 @@ def _axolotl_linear_names(model) -> list[str]:
 LLAMA_FACTORY_COMPOSITE = {
     "llava": (["vision_tower"], ["multi_modal_projector"], []),
     "gemma3": (["vision_tower"], ["multi_modal_projector"], []),
+    "paligemma": (["vision_tower"], ["multi_modal_projector"], []),
     "mistral3": (["vision_tower"], ["model.multi_modal_projector"], []),
     "mllama": (["vision_model"], ["multi_modal_projector"], []),
     "qwen2_vl": (["visual.patch_embed", "visual.blocks"], ["visual.merger"], ["patch_embed"]),
