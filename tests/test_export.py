@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tiny import TINY, tiny_config
+from tiny import TINY, tiny_config, tiny_vit
 from trainer_readers import read
 
 import modscope
@@ -192,13 +192,7 @@ def test_unsloth_gets_a_regex_through_fast_model_and_never_other_modules_to_save
 
 def test_unsloth_gets_a_classifiers_targets_through_fast_model():
     """FastLanguageModel sets task_type SEQ_CLS on a class named *Classification, and PEFT then trains the head."""
-    from transformers import ViTConfig
-
-    config = ViTConfig(
-        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, image_size=32,
-        patch_size=16, num_labels=3, architectures=["ViTForImageClassification"],
-    )  # fmt: skip
-    a = modscope.analyze(config)
+    a = modscope.analyze(tiny_vit())
     plan = a.suggest("qv")
     ours = proven(a, plan, formats=("unsloth",))["unsloth"]
     assert ours.exact and "FastModel.get_peft_model" in ours.text

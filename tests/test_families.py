@@ -2,7 +2,7 @@
 and the predicted count equals PEFT's after a real injection (on the meta device)."""
 
 import pytest
-from tiny import TINY, tiny_config
+from tiny import TINY, tiny_config, tiny_vit
 
 import modscope
 from modscope.presets import PRESETS
@@ -190,12 +190,9 @@ def test_a_vision_model_alone_is_its_own_body(architecture):
 
     import torch
     from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForImageClassification, ViTConfig
+    from transformers import AutoModelForImageClassification
 
-    config = ViTConfig(
-        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, image_size=32,
-        patch_size=16, num_labels=3, architectures=[architecture],
-    )  # fmt: skip
+    config = tiny_vit(architecture)
     a = modscope.analyze(config)
     assert [type(a.fresh_model()).__name__ for _ in range(2)] == [architecture] * 2  # no task of ours: rebuilt alike
     plan = a.suggest("all-linear")

@@ -144,3 +144,11 @@ def tiny_config(model_type: str, **overrides):
     if model_type in ARCHITECTURES:
         values.setdefault("architectures", [ARCHITECTURES[model_type]])
     return AutoConfig.for_model(model_type, **values)
+
+
+def tiny_vit(architecture: str = "ViTForImageClassification"):
+    """A vision model on its own: ViT's image classifier (its blocks under `vit.`), or the bare ViTModel."""
+    return AutoConfig.for_model(
+        "vit", hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, image_size=32,
+        patch_size=16, num_labels=3, architectures=[architecture],
+    )  # fmt: skip
