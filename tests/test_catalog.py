@@ -125,6 +125,10 @@ RESOLVES_OFFLINE = {
     "bigscience/mt0-large": "bigscience/mt0-large",
     "google/paligemma-3b-pt-224": "google/paligemma-3b-pt-224",
     "google/gemma-3-270m-it": "google/gemma-3-270m",  # the same file, byte for byte (its git blob id)
+    "mistralai/Mistral-Nemo-Instruct-2407": "mistralai/Mistral-Nemo-Instruct-2407",
+    "nvidia/Nemotron-H-8B-Base-8K": "nvidia/Nemotron-H-8B-Base-8K",
+    "Qwen/Qwen3.5-27B": "Qwen/Qwen3.5-27B",
+    "google/gemma-3-12b-it": "google/gemma-3-12b-it",
     "unsloth/DeepSeek-R1-Distill-Qwen-7B-bnb-4bit": "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B",
     "deepseek-ai/DeepSeek-R1-Distill-Llama-70B": "deepseek-ai/DeepSeek-R1-Distill-Llama-70B",
     "SmolLM-1.7B": "HuggingFaceTB/SmolLM-1.7B",
