@@ -35,7 +35,7 @@ class CatalogEntry:
 
     @property
     def kind(self) -> str:
-        """dense, MoE, multimodal, multimodal MoE, encoder-decoder or speech, read from the config alone."""
+        """dense, MoE, multimodal, multimodal MoE, encoder-decoder, speech or vision, read from the config alone."""
         configs = [self.config, *(v for v in self.config.values() if isinstance(v, dict))]
         moe = any(
             isinstance(c.get(key), int) and c[key] > 1
@@ -48,6 +48,8 @@ class CatalogEntry:
             return "MoE"
         if "num_mel_bins" in self.config:
             return "speech"
+        if "image_size" in self.config:  # a vision model on its own (ViT); a multimodal one has a vision_config
+            return "vision"
         return "encoder-decoder" if self.config.get("is_encoder_decoder") else "dense"
 
 

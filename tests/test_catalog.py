@@ -172,7 +172,7 @@ def test_catalog_kinds_are_read_from_the_config():
     kinds = {e.id: e.kind for e in ENTRIES}
     assert kinds["Qwen/Qwen2-0.5B"] == "dense" and kinds["Qwen/Qwen3-30B-A3B"] == "MoE"
     assert kinds["llava-hf/llava-1.5-7b-hf"] == "multimodal" and kinds["openai/whisper-tiny"] == "speech"
-    assert kinds["google/flan-t5-xxl"] == "encoder-decoder"
+    assert kinds["google/flan-t5-xxl"] == "encoder-decoder" and kinds["google/vit-base-patch16-224"] == "vision"
 
 
 def test_close_matches_offer_the_near_miss():
