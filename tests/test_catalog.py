@@ -127,6 +127,10 @@ RESOLVES_OFFLINE = {
     "google/gemma-3-270m-it": "google/gemma-3-270m",  # the same file, byte for byte (its git blob id)
     "mistralai/Mistral-Nemo-Instruct-2407": "mistralai/Mistral-Nemo-Instruct-2407",
     "nvidia/Nemotron-H-8B-Base-8K": "nvidia/Nemotron-H-8B-Base-8K",
+    "meta-llama/Llama-3.2-90B-Vision": "meta-llama/Llama-3.2-90B-Vision-Instruct",  # differs only in eos_token_id
+    "meta-llama/Meta-Llama-3-8B-Instruct": "meta-llama/Meta-Llama-3-8B",  # differs only in eos_token_id
+    "google/gemma-4-E4B-it": "google/gemma-4-E4B-it",
+    "Qwen/Qwen3.5-0.8B": "Qwen/Qwen3.5-0.8B",
     "Qwen/Qwen3.5-27B": "Qwen/Qwen3.5-27B",
     "google/gemma-3-12b-it": "google/gemma-3-12b-it",
     "unsloth/DeepSeek-R1-Distill-Qwen-7B-bnb-4bit": "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B",
@@ -206,9 +210,11 @@ CARD_DISCREPANCIES = {
     "Qwen/QwQ-32B": 0.01,  # "32.5B" for 32.76B, the same shapes as Qwen/Qwen2.5-32B
     # the Qwen2 blog's "7.07B" for 7.62B; the same dimensions as Qwen/Qwen2.5-7B, whose card says 7.61B
     "Qwen/Qwen2-7B": 0.08,
-    "Qwen/Qwen2.5-VL-7B-Instruct": 0.19,
+    "Qwen/Qwen2.5-VL-7B-Instruct": 0.19,  # "7 billion" for 8.29B, the vision tower included
     # "1.5B", the size class of its base Qwen2.5-Math-1.5B, for 1.78B: its input and output embeddings are untied
-    "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B": 0.19,  # "7 billion" for 8.29B, the vision tower included
+    "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B": 0.19,
+    # the card's "90B (88.8)" for 88.59B, which is what the Hub counts in the safetensors of the same shapes (88.6B)
+    "meta-llama/Llama-3.2-90B-Vision-Instruct": 0.003,
     # the paper's 1.3B; the untied 51200 x 2048 embedding and lm_head alone are 210M of the 1.42B
     "microsoft/phi-1": 0.1,
     "microsoft/phi-1_5": 0.1,

@@ -98,6 +98,11 @@ LLAMA_FACTORY_COMPOSITE = {
     "llava": (["vision_tower"], ["multi_modal_projector"], []),
     "gemma3": (["vision_tower"], ["multi_modal_projector"], []),
     "paligemma": (["vision_tower"], ["multi_modal_projector"], []),
+    "gemma4": (
+        ["vision_tower", "audio_tower"],
+        ["model.embed_vision", "model.embed_audio"],
+        ["per_layer_projection_norm"],
+    ),
     "mistral3": (["vision_tower"], ["model.multi_modal_projector"], []),
     "mllama": (["vision_model"], ["multi_modal_projector"], []),
     "qwen2_vl": (["visual.patch_embed", "visual.blocks"], ["visual.merger"], ["patch_embed"]),
