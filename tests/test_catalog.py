@@ -131,6 +131,7 @@ RESOLVES_OFFLINE = {
     "meta-llama/Meta-Llama-3-8B-Instruct": "meta-llama/Meta-Llama-3-8B",  # differs only in eos_token_id
     "google/gemma-4-E4B-it": "google/gemma-4-E4B-it",
     "Qwen/Qwen3.5-0.8B": "Qwen/Qwen3.5-0.8B",
+    "Qwen3.5-9B": "Qwen/Qwen3.5-9B",
     "Qwen/Qwen3.5-27B": "Qwen/Qwen3.5-27B",
     "google/gemma-3-12b-it": "google/gemma-3-12b-it",
     "unsloth/DeepSeek-R1-Distill-Qwen-7B-bnb-4bit": "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B",
