@@ -24,10 +24,12 @@ class CatalogEntry:
     card_params: dict[str, str] | None = None
     total_params: int | None = None  # as modscope builds it; stored so listing needs no torch
     path: Path | None = field(default=None, compare=False)
+    # the type of an old config.json that names none, which transformers 4 read from the repo name (bert-tiny's)
+    named_type: str | None = None
 
     @property
     def model_type(self) -> str:
-        return str(self.config.get("model_type", "?"))
+        return str(self.config.get("model_type") or self.named_type or "?")
 
     @property
     def architecture(self) -> str:
@@ -85,6 +87,7 @@ def entries() -> tuple[CatalogEntry, ...]:
                 card_params=raw.get("card_params"),
                 total_params=raw.get("total_params"),
                 path=path,
+                named_type=raw.get("model_type_from_name"),
             )
         )
     return tuple(sorted(found, key=lambda e: e.id.lower()))

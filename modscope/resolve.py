@@ -139,8 +139,13 @@ def _from_catalog(entry: catalog.CatalogEntry, trust_remote_code: bool, note: st
     cached = _cached_config(entry.id)
     if cached is not None:
         code_dir = cached.parent
-    resolved = _make(dict(entry.config), entry.id, "catalog", entry.config_url or entry.id, trust_remote_code, code_dir)
-    return replace(resolved, notes=(note, *resolved.notes)) if note else resolved
+    raw = dict(entry.config)
+    notes = [note] if note else []
+    if "model_type" not in raw and entry.named_type:
+        raw["model_type"] = entry.named_type
+        notes.append(f"its config.json names no model_type: read as {entry.named_type}, as its repo name spells it")
+    resolved = _make(raw, entry.id, "catalog", entry.config_url or entry.id, trust_remote_code, code_dir)
+    return replace(resolved, notes=(*notes, *resolved.notes))
 
 
 def read_config_json(file: Path) -> dict[str, Any]:

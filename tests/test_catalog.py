@@ -132,6 +132,7 @@ RESOLVES_OFFLINE = {
     "google/gemma-4-E4B-it": "google/gemma-4-E4B-it",
     "Qwen/Qwen3.5-0.8B": "Qwen/Qwen3.5-0.8B",
     "Qwen3.5-9B": "Qwen/Qwen3.5-9B",
+    "prajjwal1/bert-tiny": "prajjwal1/bert-tiny",
     "Qwen/Qwen3.5-27B": "Qwen/Qwen3.5-27B",
     "google/gemma-3-12b-it": "google/gemma-3-12b-it",
     "unsloth/DeepSeek-R1-Distill-Qwen-7B-bnb-4bit": "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B",
@@ -216,6 +217,8 @@ CARD_DISCREPANCIES = {
     "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B": 0.19,
     # the card's "90B (88.8)" for 88.59B, which is what the Hub counts in the safetensors of the same shapes (88.6B)
     "meta-llama/Llama-3.2-90B-Vision-Instruct": 0.003,
+    # KerasHub's count of the backbone with its pooler (test_a_config_without_model_type_is_read_by_its_repo_name)
+    "prajjwal1/bert-tiny": 0.008,
     # the paper's 1.3B; the untied 51200 x 2048 embedding and lm_head alone are 210M of the 1.42B
     "microsoft/phi-1": 0.1,
     "microsoft/phi-1_5": 0.1,
@@ -272,6 +275,15 @@ UNVERIFIED = {
 
 def test_only_the_known_entries_are_unverified():
     assert {e.id for e in ENTRIES if "[not verified" in e.found_at} == UNVERIFIED
+
+
+def test_a_config_without_model_type_is_read_by_its_repo_name():
+    """bert-tiny's config.json names no model_type: transformers 4 read "bert" from the repo name, 5 does not."""
+    resolved = resolve("prajjwal1/bert-tiny")
+    assert resolved.config.model_type == "bert" and "names no model_type" in resolved.notes[0]
+    assert catalog.lookup("bert-tiny").model_type == "bert"
+    entry = catalog.lookup("prajjwal1/bert-tiny")
+    assert modscope.analyze(entry.id, task="base").total_params == card_count(entry.card_params["text"])[0]
 
 
 def test_forced_tie_is_explained():
