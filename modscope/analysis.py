@@ -37,8 +37,8 @@ class Analysis:
     _spare: list = field(default_factory=list, repr=False, compare=False)
     # compiled plans by (preset, extras): show, scan and the error messages ask for the same ones again
     _compiled: dict = field(default_factory=dict, repr=False, compare=False)
-    # the task the model was built for; None built the config's own architectures (ViTForImageClassification
-    # has no task of modscope's: building for its nearest task, "base", would build ViTModel)
+    # the task the model was built for; None built the config's own architectures, which a rebuild builds again
+    # (the task read back from a class can build another: BertForTokenClassification's is masked-lm's)
     _asked: str | None = field(default=None, repr=False, compare=False)
 
     def suggest(

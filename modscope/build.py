@@ -20,6 +20,8 @@ TASKS: dict[str, tuple[str, str]] = {
         "MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES",
     ),
     "base": ("AutoModel", "MODEL_MAPPING_NAMES"),
+    # after "base": a vision config without architectures still builds its bare model
+    "image-classification": ("AutoModelForImageClassification", "MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES"),
 }
 
 

@@ -185,7 +185,7 @@ def test_vision_tower_and_projector_only_on_request():
 def test_a_vision_model_alone_is_its_own_body(architecture):
     """ViT's image classifier keeps its blocks under `vit.`, a vision tower's name: they are the model itself, so
     the presets adapt them as the bare ViTModel's; PEFT on a real tiny classifier trains what modscope counts.
-    Each injection gets the same class again (image classification is no task of modscope's to rebuild it by)."""
+    Each injection gets the same class again, built from the config's architectures as the first was."""
     import copy
 
     import torch
@@ -194,7 +194,8 @@ def test_a_vision_model_alone_is_its_own_body(architecture):
 
     config = tiny_vit(architecture)
     a = modscope.analyze(config)
-    assert [type(a.fresh_model()).__name__ for _ in range(2)] == [architecture] * 2  # no task of ours: rebuilt alike
+    assert [type(a.fresh_model()).__name__ for _ in range(2)] == [architecture] * 2  # rebuilt as built
+    assert a.task == ("image-classification" if "Classification" in architecture else "base")
     plan = a.suggest("all-linear")
     assert {l.part for l in a.layers} == {"language"} and len(plan.layers) == 2 * 6
     assert not any(l.group == "head" for l in plan.layers)
